@@ -1,0 +1,69 @@
+/**
+ * Fault injection shared by the fakes: each fault applies to the next `times` matching requests
+ * (or, with `rate`, to that fraction of them, forever), in the order they were added.
+ */
+export interface Fault {
+  /** Answer this status instead (with `body`, or a JSON error). */
+  status?: number;
+  body?: string;
+  headers?: Record<string, string>;
+  /** Wait this long first (honouring the caller's abort). */
+  latencyMs?: number;
+  /** Answer 200 with a body that is not the documented shape. */
+  malformed?: boolean;
+  /** Only requests with this method / whose path contains this. */
+  method?: string;
+  pathIncludes?: string;
+  /** How many requests it applies to (default 1); ignored with `rate`. */
+  times?: number;
+  /** Probability in [0, 1] that a matching request gets this fault; stays active. */
+  rate?: number;
+}
+
+export class FaultPlan {
+  private faults: Fault[] = [];
+  private readonly random: () => number;
+
+  constructor(random: () => number = Math.random) {
+    this.random = random;
+  }
+
+  add(fault: Fault): void {
+    this.faults.push({ ...fault, times: fault.times ?? 1 });
+  }
+
+  clear(): void {
+    this.faults = [];
+  }
+
+  /** The fault for this request, if any, consuming one of its `times`. */
+  take(method: string, path: string): Fault | undefined {
+    for (const [index, fault] of this.faults.entries()) {
+      if (fault.method && fault.method !== method) continue;
+      if (fault.pathIncludes && !path.includes(fault.pathIncludes)) continue;
+      if (fault.rate !== undefined) {
+        if (this.random() < fault.rate) return fault;
+        continue;
+      }
+      fault.times = (fault.times ?? 1) - 1;
+      if (fault.times <= 0) this.faults.splice(index, 1);
+      return fault;
+    }
+    return undefined;
+  }
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    });
+  });
+}
+
+export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", ...headers } });
+}

@@ -1,0 +1,61 @@
+import type { MiddlewareHandler } from "hono";
+import type { AppContext } from "../env.ts";
+import type { Credential } from "../config/config.ts";
+import { ProblemError } from "../http/problem.ts";
+
+const BASIC = /^ *[Bb][Aa][Ss][Ii][Cc] +([A-Za-z0-9+/]+={0,2}) *$/;
+
+/**
+ * The `user:password` a Basic `Authorization` header carries (RFC 7617), or `undefined` for
+ * anything malformed. Never throws.
+ */
+export function decodeBasicAuthorization(header: string | null | undefined): string | undefined {
+  const match = BASIC.exec(header ?? "");
+  if (!match) return undefined;
+  try {
+    const binary = atob(match[1]!);
+    const decoded = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
+    return decoded.includes(":") ? decoded : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The configured credential `presented` equals, if any. Every line is compared, in constant time
+ * over SHA-256 digests, so the answer's timing reveals neither which user exists nor how much of a
+ * password matched.
+ */
+export async function matchCredential(presented: string, credentials: readonly Credential[]): Promise<Credential | undefined> {
+  const presentedDigest = await sha256(presented);
+  let matched: Credential | undefined;
+  for (const credential of credentials) {
+    const equal = crypto.subtle.timingSafeEqual(presentedDigest, await sha256(credential.line));
+    if (equal) matched = credential;
+  }
+  return matched;
+}
+
+async function sha256(text: string): Promise<ArrayBuffer> {
+  return crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+}
+
+/** One body for every failure: a caller learns nothing about which part was wrong. */
+export const UNAUTHORIZED = new ProblemError({
+  status: 401,
+  code: "unauthorized",
+  title: "Unauthorized",
+  detail: "Valid HTTP Basic credentials are required.",
+  headers: { "WWW-Authenticate": 'Basic realm="braze-passkit-proxy", charset="UTF-8"' },
+});
+
+/** Requires HTTP Basic credentials matching a line of PROXY_CREDENTIALS; sets `principal`. */
+export function requireBasicAuth(): MiddlewareHandler<AppContext> {
+  return async function basicAuth(c, next) {
+    const presented = decodeBasicAuthorization(c.req.header("Authorization"));
+    const credential = presented === undefined ? undefined : await matchCredential(presented, c.get("config").PROXY_CREDENTIALS);
+    if (!credential) throw UNAUTHORIZED;
+    c.set("principal", credential.username);
+    await next();
+  };
+}

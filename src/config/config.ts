@@ -1,0 +1,122 @@
+import { z } from "zod";
+import type { Env } from "../env.ts";
+import { ProblemError } from "../http/problem.ts";
+
+/** Upstream URLs must be https, except loopback hosts (local runs and tests). */
+const upstreamUrl = z.url().refine(
+  (value) => {
+    const url = new URL(value);
+    if (url.protocol === "https:") return true;
+    return url.protocol === "http:" && ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
+  },
+  { message: "must be an https:// URL (http:// only for loopback hosts)" },
+);
+
+const intFrom = (min: number, max: number, fallback: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, { message: "must be a whole number" })
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+    .default(fallback);
+
+const secret = z
+  .string({ error: (issue) => (issue.input === undefined ? "is missing" : "must be a string") })
+  .trim()
+  .min(1, { message: "is missing" });
+
+export interface Credential {
+  username: string;
+  /** The whole `user:password` line: what a Basic header decodes to. */
+  line: string;
+}
+
+/** One `user:password` per line; the password may contain `:`; blank lines are ignored. */
+const credentials = secret.transform((text, ctx): Credential[] => {
+  const lines = text.split(/\r?\n/).map((line) => line.trim()).filter(Boolean);
+  const parsed: Credential[] = [];
+  for (const [index, line] of lines.entries()) {
+    const colon = line.indexOf(":");
+    if (colon < 1 || colon === line.length - 1) {
+      ctx.addIssue({ code: "custom", message: `line ${index + 1} is not user:password` });
+      return z.NEVER;
+    }
+    parsed.push({ username: line.slice(0, colon), line });
+  }
+  return parsed;
+});
+
+export const configSchema = z.object({
+  PASSKIT_API_URL: upstreamUrl.default("https://api-pass.passkit.net/v3").transform((u) => u.replace(/\/+$/, "")),
+  PASSKIT_PASS_URL_TEMPLATE: z
+    .string()
+    .default("https://q.passkit.net/~/#/p/{passId}")
+    .refine((t) => t.includes("{passId}") && URL.canParse(t.replace("{passId}", "x")), {
+      message: "must be a URL containing {passId}",
+    }),
+  BRAZE_REST_ENDPOINT: upstreamUrl.default("https://rest.iad-01.braze.com").transform((u) => u.replace(/\/+$/, "")),
+  BRAZE_MAX_OBJECTS_PER_REQUEST: intFrom(1, 75, 75),
+  BRAZE_EVENT_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{0,64}$/, { message: "must be up to 64 letters, digits, '_', '.' or '-'" })
+    .default("passkit_pass_"),
+  PASS_CACHE_TTL_SECONDS: intFrom(60, 31_536_000, 3600),
+  MAX_BODY_BYTES: intFrom(1024, 10_485_760, 65_536),
+  /** Not in the contract's list: how long a webhook's PassKit call may take before a 504. */
+  PASSKIT_TIMEOUT_MS: intFrom(100, 60_000, 10_000),
+  PROXY_CREDENTIALS: credentials,
+  PASSKIT_API_KEY: secret,
+  PASSKIT_API_SECRET: secret,
+  PASSKIT_WEBHOOK_SECRET: z
+    .string()
+    .trim()
+    .optional()
+    .transform((s) => s || undefined),
+  BRAZE_API_KEY: secret,
+});
+
+export type Config = z.output<typeof configSchema>;
+
+const parsed = new WeakMap<Env, Config | ProblemError>();
+
+/**
+ * The config of this env, parsed once per env object. A missing or malformed value fails closed:
+ * a 500 `config_error` that names the variables, never their values.
+ */
+export function loadConfig(env: Env): Config {
+  let result = parsed.get(env);
+  if (!result) {
+    result = parseConfig(env);
+    parsed.set(env, result);
+  }
+  if (result instanceof ProblemError) throw result;
+  return result;
+}
+
+function parseConfig(env: Env): Config | ProblemError {
+  const result = configSchema.safeParse(blankToUndefined(env));
+  if (result.success) return result.data;
+  const errors = result.error.issues.map((issue) => ({
+    pointer: `/${issue.path.join("/")}`,
+    detail: `${issue.path.join(".")} ${issue.message}`,
+  }));
+  console.error(JSON.stringify({ level: "error", event: "config_error", variables: errors.map((e) => e.detail) }));
+  return new ProblemError({
+    status: 500,
+    code: "config_error",
+    title: "Proxy misconfigured",
+    detail: `The proxy's configuration is invalid: ${errors.map((e) => e.detail).join("; ")}.`,
+    errors,
+  });
+}
+
+/** An empty var means "use the default", as if it were not set. */
+function blankToUndefined(env: Env): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(configSchema.shape)) {
+    const value = (env as unknown as Record<string, unknown>)[key];
+    out[key] = value === "" ? undefined : value;
+  }
+  return out;
+}

@@ -1,0 +1,28 @@
+import type { Config } from "./config/config.ts";
+
+/** Bindings and vars come from `wrangler types`; secrets are declared here, each optional so a
+ * missing one is reported by the config parser instead of crashing. */
+export interface Env extends Cloudflare.Env {
+  /** One `user:password` per line: the HTTP Basic credentials Braze sends. */
+  PROXY_CREDENTIALS?: string;
+  /** PassKit v3 API key (the `key` claim of every request token). */
+  PASSKIT_API_KEY?: string;
+  /** PassKit v3 API secret: the HS256 key that signs request tokens. Never leaves the Worker. */
+  PASSKIT_API_SECRET?: string;
+  /** Optional: signing secret of PassKit's webhooks; when set, lifecycle intake requires it. */
+  PASSKIT_WEBHOOK_SECRET?: string;
+  /** Braze REST API key with the `users.track` permission. */
+  BRAZE_API_KEY?: string;
+}
+
+export type AppContext = {
+  Bindings: Env;
+  Variables: {
+    requestId: string;
+    config: Config;
+    /** When the request arrived (ms), for deadlines such as Connected Content's 2 s. */
+    startedAt: number;
+    /** The Basic user that authenticated the request. */
+    principal: string;
+  };
+};

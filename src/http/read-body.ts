@@ -1,0 +1,85 @@
+import { ProblemError } from "./problem.ts";
+import { readJson, type JsonValue } from "./json-reader.ts";
+
+/**
+ * Reads a Braze webhook body as CONTRACT §3 says: JSON, `text/plain` (Braze's raw-text body) or no
+ * Content-Type are read as JSON; anything else is a 415. The size limit is enforced on the bytes
+ * actually read, whatever Content-Length claims.
+ */
+export async function readJsonBody(request: Request, maxBytes: number): Promise<{ value: JsonValue; raw: string }> {
+  const contentType = request.headers.get("Content-Type");
+  if (!isJsonLike(contentType)) {
+    throw new ProblemError({
+      status: 415,
+      code: "unsupported_media_type",
+      title: "Unsupported Content-Type",
+      detail: "Send the body as application/json or text/plain (Braze's raw text), not as a form.",
+    });
+  }
+  const declared = Number(request.headers.get("Content-Length") ?? "0");
+  if (declared > maxBytes) throw tooLarge(maxBytes);
+  const bytes = await readLimited(request, maxBytes);
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw new ProblemError({
+      status: 400,
+      code: "invalid_encoding",
+      title: "Body is not UTF-8",
+      detail: "The body must be UTF-8 encoded JSON.",
+    });
+  }
+  const result = readJson(text);
+  if (!result.ok) {
+    const { error } = result;
+    const duplicate = error.kind === "duplicate_key";
+    throw new ProblemError({
+      status: duplicate ? 422 : 400,
+      code: duplicate ? "duplicate_key" : error.kind === "too_deep" ? "too_deep" : "invalid_json",
+      title: duplicate ? "Duplicate key in body" : "Body is not valid JSON",
+      detail: error.message,
+      errors: [{ pointer: error.pointer, detail: error.message }],
+    });
+  }
+  return { value: result.value, raw: text };
+}
+
+function isJsonLike(contentType: string | null): boolean {
+  if (contentType === null || contentType.trim() === "") return true;
+  const mediaType = contentType.split(";")[0]!.trim().toLowerCase();
+  return mediaType === "application/json" || mediaType === "text/plain" || /^application\/[\w.+-]+\+json$/.test(mediaType);
+}
+
+async function readLimited(request: Request, maxBytes: number): Promise<Uint8Array> {
+  if (!request.body) return new Uint8Array();
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel();
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
+function tooLarge(maxBytes: number): ProblemError {
+  return new ProblemError({
+    status: 413,
+    code: "body_too_large",
+    title: "Body too large",
+    detail: `The body is larger than ${maxBytes} bytes (MAX_BODY_BYTES).`,
+  });
+}

@@ -1,0 +1,6 @@
+import type { Env } from "./env.ts";
+import { app } from "./app.ts";
+
+export default {
+  fetch: app.fetch,
+} satisfies ExportedHandler<Env>;

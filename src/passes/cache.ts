@@ -1,0 +1,130 @@
+import { z } from "zod";
+import { sha256Hex } from "../passkit/token.ts";
+import { passViewSchema, type PassView } from "./schemas.ts";
+
+/**
+ * The lookup cache: a small in-isolate layer (seconds) in front of Workers KV (PASS_CACHE_TTL_SECONDS
+ * fresh, then served stale while it is refreshed). Key layout and TTLs: docs/storage.md.
+ */
+
+export type CacheEntry = { kind: "pass"; pass: PassView; storedAt: number } | { kind: "missing"; storedAt: number };
+
+const entrySchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("pass"), pass: passViewSchema, storedAt: z.number() }),
+  z.object({ kind: z.literal("missing"), storedAt: z.number() }),
+]);
+
+/** How long "PassKit has no such pass" is believed: KV's shortest expiry. */
+export const NEGATIVE_TTL_SECONDS = 60;
+/** How long past freshness an entry may still be served while it is refreshed. */
+export const STALE_SECONDS = 86_400;
+/** The in-isolate layer: long enough for one send's HTML, text and AMP renders, short enough to
+ * bound how long another location's update can go unseen here. */
+export const MEMORY_TTL_MS = 5_000;
+const MEMORY_MAX_ENTRIES = 5_000;
+
+/** `pass:` + SHA-256 of the pair: fixed length whatever the identifiers hold (KV keys max 512 B). */
+export async function passKey(campaignName: string, userDefinedId: string): Promise<string> {
+  return `pass:${await sha256Hex(JSON.stringify([campaignName, userDefinedId]))}`;
+}
+
+/** A bounded LRU map whose entries expire. */
+export class MemoryLayer<V> {
+  private readonly entries = new Map<string, { value: V; expiresAt: number }>();
+  private readonly maxEntries: number;
+
+  constructor(maxEntries: number) {
+    this.maxEntries = maxEntries;
+  }
+
+  get(key: string, now: number): V | undefined {
+    const hit = this.entries.get(key);
+    if (!hit) return undefined;
+    this.entries.delete(key);
+    if (hit.expiresAt <= now) return undefined;
+    this.entries.set(key, hit);
+    return hit.value;
+  }
+
+  set(key: string, value: V, expiresAt: number): void {
+    this.entries.delete(key);
+    this.entries.set(key, { value, expiresAt });
+    if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+  }
+
+  delete(key: string): void {
+    this.entries.delete(key);
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+}
+
+/** Shared by every request this isolate serves. */
+export const lookupMemory = new MemoryLayer<CacheEntry>(MEMORY_MAX_ENTRIES);
+
+export class PassCache {
+  private readonly kv: KVNamespace;
+  private readonly ttlSeconds: number;
+  private readonly memory: MemoryLayer<CacheEntry>;
+
+  constructor(kv: KVNamespace, ttlSeconds: number, memory: MemoryLayer<CacheEntry> = lookupMemory) {
+    this.kv = kv;
+    this.ttlSeconds = ttlSeconds;
+    this.memory = memory;
+  }
+
+  fromMemory(key: string, now = Date.now()): CacheEntry | undefined {
+    return this.memory.get(key, now);
+  }
+
+  async fromStore(key: string): Promise<CacheEntry | undefined> {
+    const stored = await this.kv.get(key, "json");
+    const parsed = entrySchema.safeParse(stored);
+    return parsed.success ? parsed.data : undefined;
+  }
+
+  isFresh(entry: CacheEntry, now = Date.now()): boolean {
+    const ttl = entry.kind === "pass" ? this.ttlSeconds : NEGATIVE_TTL_SECONDS;
+    return now - entry.storedAt < ttl * 1000;
+  }
+
+  /** Keeps a fresh entry in this isolate for a few seconds, never past its freshness. */
+  remember(key: string, entry: CacheEntry, now = Date.now()): void {
+    const ttl = entry.kind === "pass" ? this.ttlSeconds : NEGATIVE_TTL_SECONDS;
+    this.memory.set(key, entry, Math.min(now + MEMORY_TTL_MS, entry.storedAt + ttl * 1000));
+  }
+
+  /** Stores an entry here and in KV. */
+  async store(key: string, entry: CacheEntry): Promise<void> {
+    this.remember(key, entry);
+    const expirationTtl = entry.kind === "pass" ? this.ttlSeconds + STALE_SECONDS : NEGATIVE_TTL_SECONDS;
+    await retryOnce("put", () => this.kv.put(key, JSON.stringify(entry), { expirationTtl }));
+  }
+
+  async evict(key: string): Promise<void> {
+    this.memory.delete(key);
+    await retryOnce("delete", () => this.kv.delete(key));
+  }
+}
+
+/**
+ * KV allows one write per second to a key, so a create followed at once by an update can be
+ * refused: try once more after that second. A second failure is logged, not thrown: the answer to
+ * Braze does not depend on the cache, and the entry ages out within PASS_CACHE_TTL_SECONDS.
+ */
+async function retryOnce(operation: string, write: () => Promise<void>): Promise<void> {
+  try {
+    await write();
+    return;
+  } catch {
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+  }
+  try {
+    await write();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(JSON.stringify({ level: "error", event: "cache_write_failed", operation, message }));
+  }
+}

@@ -1,0 +1,120 @@
+import { PassKitError, passKitProblem } from "../passkit/failures.ts";
+import type { PassKitClient, PassKitPass } from "../passkit/client.ts";
+import { passUrl } from "../passkit/inferred.ts";
+import { ProblemError } from "../http/problem.ts";
+import type { CacheEntry, PassCache } from "./cache.ts";
+import type { PassView } from "./schemas.ts";
+
+/**
+ * The Connected Content lookup. Braze gives up after 2 s, so the answer comes from the
+ * in-isolate layer, then KV, then PassKit, within LOOKUP_DEADLINE_MS; a stale entry is served at
+ * once and refreshed in the background; concurrent misses for one key share one PassKit call.
+ */
+
+/** Leaves Braze's 2 s limit room for the network between Braze and the edge. */
+export const LOOKUP_DEADLINE_MS = 1_500;
+
+export type CacheStatus = "HIT" | "MISS" | "STALE";
+export interface Lookup {
+  entry: CacheEntry;
+  cache: CacheStatus;
+}
+
+export interface LookupDeps {
+  cache: PassCache;
+  client: PassKitClient;
+  passUrlTemplate: string;
+  /** Keeps background work (refreshes, a slow PassKit call) alive after the answer. */
+  waitUntil: (promise: Promise<unknown>) => void;
+}
+
+/** One resolution per key at a time in this isolate, whoever asks. */
+const flights = new Map<string, Promise<Lookup>>();
+/** Bumped by every write through the proxy, so a lookup that started before it does not store
+ * what it read from PassKit over the newer entry. */
+const generations = new Map<string, number>();
+
+export function markWritten(key: string): void {
+  generations.set(key, (generations.get(key) ?? 0) + 1);
+}
+
+export async function lookupPass(deps: LookupDeps, key: string, campaignName: string, userDefinedId: string, startedAt: number): Promise<Lookup> {
+  const remembered = deps.cache.fromMemory(key);
+  if (remembered) return { entry: remembered, cache: "HIT" };
+  let flight = flights.get(key);
+  if (!flight) {
+    flight = resolve(deps, key, campaignName, userDefinedId).finally(() => flights.delete(key));
+    flights.set(key, flight);
+    deps.waitUntil(flight.catch(() => undefined));
+  }
+  return withDeadline(flight, startedAt + LOOKUP_DEADLINE_MS - Date.now());
+}
+
+async function resolve(deps: LookupDeps, key: string, campaignName: string, userDefinedId: string): Promise<Lookup> {
+  const stored = await deps.cache.fromStore(key);
+  if (stored && deps.cache.isFresh(stored)) {
+    deps.cache.remember(key, stored);
+    return { entry: stored, cache: "HIT" };
+  }
+  if (stored?.kind === "pass") {
+    deps.waitUntil(refresh(deps, key, campaignName, userDefinedId).catch(logRefreshFailure));
+    return { entry: stored, cache: "STALE" };
+  }
+  return { entry: await refresh(deps, key, campaignName, userDefinedId), cache: "MISS" };
+}
+
+const refreshes = new Map<string, Promise<CacheEntry>>();
+
+/** Reads the pass from PassKit and stores what it says, "not found" included. */
+function refresh(deps: LookupDeps, key: string, campaignName: string, userDefinedId: string): Promise<CacheEntry> {
+  let running = refreshes.get(key);
+  if (running) return running;
+  running = (async () => {
+    const generation = generations.get(key);
+    let entry: CacheEntry;
+    try {
+      const pass = await deps.client.get(campaignName, userDefinedId);
+      entry = { kind: "pass", pass: passView(pass, deps.passUrlTemplate, campaignName, userDefinedId), storedAt: Date.now() };
+    } catch (error) {
+      if (!(error instanceof PassKitError) || error.failure.kind !== "not_found") throw error;
+      entry = { kind: "missing", storedAt: Date.now() };
+    }
+    if (generations.get(key) === generation) deps.waitUntil(deps.cache.store(key, entry));
+    return entry;
+  })().finally(() => refreshes.delete(key));
+  refreshes.set(key, running);
+  return running;
+}
+
+export function passView(pass: PassKitPass, template: string, campaignName: string, userDefinedId: string): PassView {
+  return {
+    id: pass.id,
+    url: passUrl(template, pass.id),
+    campaignName,
+    userDefinedId,
+    isVoided: pass.isVoided ?? false,
+    isRedeemed: pass.isRedeemed ?? false,
+    isInvalid: pass.isInvalid ?? false,
+    expiryDate: pass.expiryDate ?? null,
+  };
+}
+
+async function withDeadline(flight: Promise<Lookup>, remainingMs: number): Promise<Lookup> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new PassKitError({ kind: "timeout", afterMs: LOOKUP_DEADLINE_MS })), Math.max(0, remainingMs));
+  });
+  try {
+    return await Promise.race([flight, deadline]);
+  } catch (error) {
+    if (error instanceof PassKitError) throw passKitProblem(error.failure);
+    throw error;
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
+
+function logRefreshFailure(error: unknown): void {
+  const detail = error instanceof PassKitError ? error.failure.kind : error instanceof ProblemError ? error.problem.code : String(error);
+  console.warn(JSON.stringify({ level: "warn", event: "stale_refresh_failed", detail }));
+}

@@ -1,0 +1,122 @@
+import { z } from "zod";
+
+/**
+ * Bodies of the Braze webhooks (CONTRACT §3). These schemas are the single source of truth: the
+ * routes validate with them and /openapi.json is generated from them.
+ */
+
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+
+/** An identifier that travels to PassKit as an exact query value: never trimmed or rewritten. */
+export const identifier = z
+  .string({ error: "must be a string" })
+  .min(1, { error: "must not be empty" })
+  .max(256, { error: "must be at most 256 characters" })
+  .refine((value) => !CONTROL_CHARACTERS.test(value), { error: "must not contain control characters" })
+  .refine((value) => value.isWellFormed(), { error: "must be well-formed Unicode (no lone surrogates)" });
+
+/** Liquid renders everything as text, so "true"/"false" are accepted as booleans. */
+const liquidBoolean = z
+  .union([z.boolean(), z.enum(["true", "false"])], { error: 'must be true or false (or the strings "true"/"false")' })
+  .transform((value) => value === true || value === "true");
+
+/** RFC 3339 date-time with `Z` or an offset, on a real calendar date (2019-29-09 is refused). */
+const dateTime = z.iso.datetime({
+  offset: true,
+  error: "must be an ISO 8601 date-time with a Z or ±hh:mm offset on a real calendar date, e.g. 2019-09-29T12:59:40Z",
+});
+
+const color = z
+  .string()
+  .regex(/^(#[0-9a-fA-F]{6}|rgb\(\s*\d{1,3}\s*,\s*\d{1,3}\s*,\s*\d{1,3}\s*\))$/, {
+    error: "must be a colour like #1a2b3c or rgb(26, 43, 60)",
+  });
+
+const relevantText = z.string().max(256, { error: "must be at most 256 characters" });
+
+export const locationSchema = z.strictObject({
+  lat: z.number({ error: "must be a number" }).min(-90).max(90),
+  lon: z.number({ error: "must be a number" }).min(-180).max(180),
+  alt: z.number({ error: "must be a number" }).optional(),
+  relevantText: relevantText.optional(),
+});
+
+const beaconNumber = z.number({ error: "must be a whole number" }).int().min(0).max(65_535);
+
+export const beaconSchema = z.strictObject({
+  uuid: z.uuid({ error: "must be a UUID" }),
+  major: beaconNumber.optional(),
+  minor: beaconNumber.optional(),
+  relevantText: relevantText.optional(),
+});
+
+export const passbookSchema = z.strictObject({
+  relevantDate: dateTime.optional(),
+  groupId: z.string().max(256).optional(),
+  bgColor: color.optional(),
+  labelColor: color.optional(),
+  fgColor: color.optional(),
+  // Apple Wallet shows at most 10 locations and 10 beacons per pass.
+  locations: z.array(locationSchema).max(10, { error: "must have at most 10 entries" }).optional(),
+  beacons: z.array(beaconSchema).max(10, { error: "must have at most 10 entries" }).optional(),
+});
+
+const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()], {
+  error: "must be a string, number, boolean or null",
+});
+
+const passFields = {
+  templateName: identifier,
+  dynamicData: z.record(z.string(), scalar, { error: "must be an object of scalar values" }).optional(),
+  dynamicImages: z
+    .record(z.string(), z.string().min(1).max(2048), { error: "must be an object of image paths or URLs" })
+    .optional(),
+  recoveryEmail: z.email({ error: "must be an email address" }).optional(),
+  isVoided: liquidBoolean.optional(),
+  isRedeemed: liquidBoolean.optional(),
+  isInvalid: liquidBoolean.optional(),
+  expiryDate: dateTime.optional(),
+  passbook: passbookSchema.optional(),
+};
+
+export const createPassSchema = z
+  .strictObject({ campaignName: identifier, userDefinedId: identifier, ...passFields })
+  .meta({ id: "CreatePass", description: "A Braze create webhook body; campaignName, templateName and userDefinedId are required." });
+
+export const updatePassSchema = z
+  .strictObject({
+    campaignName: identifier.optional(),
+    userDefinedId: identifier.optional(),
+    ...passFields,
+    templateName: identifier.optional(),
+  })
+  .meta({ id: "UpdatePass", description: "A Braze update webhook body: the create fields, all optional." });
+
+export type CreatePass = z.output<typeof createPassSchema>;
+export type UpdatePass = z.output<typeof updatePassSchema>;
+
+/** The field names known at each level of a body, for "did you mean" hints on unknown keys. */
+export const knownFieldsAt = (path: readonly PropertyKey[]): readonly string[] => {
+  const named = path.filter((segment) => typeof segment === "string");
+  const last = named.at(-1);
+  if (last === "locations") return Object.keys(locationSchema.shape);
+  if (last === "beacons") return Object.keys(beaconSchema.shape);
+  if (last === "passbook") return Object.keys(passbookSchema.shape);
+  return Object.keys(createPassSchema.shape);
+};
+
+/** What the proxy answers for a pass: the create/update answer and the Connected Content lookup. */
+export const passViewSchema = z
+  .object({
+    id: z.string(),
+    url: z.url(),
+    campaignName: z.string(),
+    userDefinedId: z.string(),
+    isVoided: z.boolean(),
+    isRedeemed: z.boolean(),
+    isInvalid: z.boolean(),
+    expiryDate: z.string().nullable(),
+  })
+  .meta({ id: "Pass" });
+
+export type PassView = z.output<typeof passViewSchema>;

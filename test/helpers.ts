@@ -1,0 +1,50 @@
+import { exports } from "cloudflare:workers";
+import { vi } from "vitest";
+import { FakePassKit } from "../fakes/passkit.ts";
+import { lookupMemory } from "../src/passes/cache.ts";
+import { TEST_SECRETS } from "./secrets.ts";
+
+export const PASSKIT_ORIGIN = "http://127.0.0.1:9";
+export const BASIC = `Basic ${btoa("braze:correct horse battery staple")}`;
+
+/** A fresh PassKit fake answering every outbound fetch to the PassKit URL; anything else fails. */
+export function installPassKit(): FakePassKit {
+  const passkit = new FakePassKit({ apiKey: TEST_SECRETS.PASSKIT_API_KEY, apiSecret: TEST_SECRETS.PASSKIT_API_SECRET });
+  vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+    const request = new Request(input, init);
+    if (request.url.startsWith(`${PASSKIT_ORIGIN}/v3/`)) return passkit.handle(request);
+    throw new Error(`unexpected outbound request to ${request.url}`);
+  });
+  lookupMemory.clear();
+  return passkit;
+}
+
+export interface CallOptions {
+  body?: unknown;
+  headers?: Record<string, string>;
+  auth?: string | null;
+}
+
+/** Sends a request through the Worker's real entry point, as Braze would. */
+export function call(method: string, path: string, options: CallOptions = {}): Promise<Response> {
+  const headers = new Headers(options.headers);
+  if (options.auth !== null) headers.set("Authorization", options.auth ?? BASIC);
+  let body: string | undefined;
+  if (options.body !== undefined) {
+    body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
+    if (!headers.has("Content-Type")) headers.set("Content-Type", "application/json");
+  }
+  return exports.default.fetch(new Request(`https://proxy.example${path}`, { method, headers, body }));
+}
+
+export function passPath(campaignName: string, userDefinedId: string): string {
+  return `/v1/passes/${encodeURIComponent(campaignName)}/${encodeURIComponent(userDefinedId)}`;
+}
+
+export const validCreate = {
+  campaignName: "summer-loyalty",
+  templateName: "gold-member",
+  userDefinedId: "user-123",
+  dynamicData: { firstName: "Ada", points: 120 },
+  passbook: { relevantDate: "2019-09-29T12:59:40Z" },
+};

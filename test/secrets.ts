@@ -1,0 +1,7 @@
+/** The secrets the test Worker runs with (bound in vitest.config.ts). Test-only values. */
+export const TEST_SECRETS = {
+  PROXY_CREDENTIALS: "braze:correct horse battery staple\nrotating:new:pass:with:colons",
+  PASSKIT_API_KEY: "test-key",
+  PASSKIT_API_SECRET: "test-secret",
+  BRAZE_API_KEY: "test-braze-key",
+};

@@ -1,0 +1,25 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+import { TEST_SECRETS } from "./test/secrets.ts";
+
+export default defineConfig({
+  plugins: [
+    cloudflareTest({
+      wrangler: { configPath: "./wrangler.toml" },
+      miniflare: {
+        // Loopback upstreams: if a test forgets to stub fetch, the call fails at once instead of
+        // leaving the machine.
+        bindings: {
+          ...TEST_SECRETS,
+          PASSKIT_API_URL: "http://127.0.0.1:9/v3",
+          BRAZE_REST_ENDPOINT: "http://127.0.0.1:9",
+          PASSKIT_TIMEOUT_MS: "1000",
+        },
+      },
+    }),
+  ],
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 20_000,
+  },
+});
