@@ -1,5 +1,7 @@
-import { exports } from "cloudflare:workers";
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { vi } from "vitest";
+import worker from "../src/index.ts";
 import { FakePassKit } from "../fakes/passkit.ts";
 import { lookupMemory } from "../src/passes/cache.ts";
 import { TEST_SECRETS } from "./secrets.ts";
@@ -25,8 +27,11 @@ export interface CallOptions {
   auth?: string | null;
 }
 
-/** Sends a request through the Worker's real entry point, as Braze would. */
-export function call(method: string, path: string, options: CallOptions = {}): Promise<Response> {
+/**
+ * Sends a request through the Worker's entry point, as Braze would, and waits for its background
+ * work (cache writes, refreshes) to finish, so one test's leftovers cannot leak into the next.
+ */
+export async function call(method: string, path: string, options: CallOptions = {}): Promise<Response> {
   const headers = new Headers(options.headers);
   if (options.auth !== null) headers.set("Authorization", options.auth ?? BASIC);
   let body: string | undefined;
@@ -34,7 +39,10 @@ export function call(method: string, path: string, options: CallOptions = {}): P
     body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
     if (!headers.has("Content-Type")) headers.set("Content-Type", "application/json");
   }
-  return exports.default.fetch(new Request(`https://proxy.example${path}`, { method, headers, body }));
+  const ctx = createExecutionContext();
+  const response = await worker.fetch(new Request(`https://proxy.example${path}`, { method, headers, body }), env, ctx);
+  await waitOnExecutionContext(ctx);
+  return response;
 }
 
 export function passPath(campaignName: string, userDefinedId: string): string {

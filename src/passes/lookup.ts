@@ -33,9 +33,22 @@ const flights = new Map<string, Promise<Lookup>>();
 /** Bumped by every write through the proxy, so a lookup that started before it does not store
  * what it read from PassKit over the newer entry. */
 const generations = new Map<string, number>();
+const refreshes = new Map<string, Promise<CacheEntry>>();
 
+/** After a write, lookups must not join a PassKit read that began before it. */
 export function markWritten(key: string): void {
   generations.set(key, (generations.get(key) ?? 0) + 1);
+  flights.delete(key);
+  refreshes.delete(key);
+}
+
+/** Shares `work` under `key` until it settles, unless a write replaced it meanwhile. */
+function share<T>(map: Map<string, Promise<T>>, key: string, work: () => Promise<T>): Promise<T> {
+  const promise: Promise<T> = work().finally(() => {
+    if (map.get(key) === promise) map.delete(key);
+  });
+  map.set(key, promise);
+  return promise;
 }
 
 export async function lookupPass(deps: LookupDeps, key: string, campaignName: string, userDefinedId: string, startedAt: number): Promise<Lookup> {
@@ -43,8 +56,7 @@ export async function lookupPass(deps: LookupDeps, key: string, campaignName: st
   if (remembered) return { entry: remembered, cache: "HIT" };
   let flight = flights.get(key);
   if (!flight) {
-    flight = resolve(deps, key, campaignName, userDefinedId).finally(() => flights.delete(key));
-    flights.set(key, flight);
+    flight = share(flights, key, () => resolve(deps, key, campaignName, userDefinedId));
     deps.waitUntil(flight.catch(() => undefined));
   }
   return withDeadline(flight, startedAt + LOOKUP_DEADLINE_MS - Date.now());
@@ -63,13 +75,9 @@ async function resolve(deps: LookupDeps, key: string, campaignName: string, user
   return { entry: await refresh(deps, key, campaignName, userDefinedId), cache: "MISS" };
 }
 
-const refreshes = new Map<string, Promise<CacheEntry>>();
-
 /** Reads the pass from PassKit and stores what it says, "not found" included. */
 function refresh(deps: LookupDeps, key: string, campaignName: string, userDefinedId: string): Promise<CacheEntry> {
-  let running = refreshes.get(key);
-  if (running) return running;
-  running = (async () => {
+  return refreshes.get(key) ?? share(refreshes, key, async () => {
     const generation = generations.get(key);
     let entry: CacheEntry;
     try {
@@ -81,9 +89,7 @@ function refresh(deps: LookupDeps, key: string, campaignName: string, userDefine
     }
     if (generations.get(key) === generation) deps.waitUntil(deps.cache.store(key, entry));
     return entry;
-  })().finally(() => refreshes.delete(key));
-  refreshes.set(key, running);
-  return running;
+  });
 }
 
 export function passView(pass: PassKitPass, template: string, campaignName: string, userDefinedId: string): PassView {

@@ -1,0 +1,167 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { reset } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import type { FakePassKit } from "../fakes/passkit.ts";
+import { passKey } from "../src/passes/cache.ts";
+import { call, installPassKit, passPath, validCreate } from "./helpers.ts";
+
+/** Braze's own PassKit webhook template, as Braze renders it for user "user-123": a trailing comma
+ * after the last dynamicData entry and the impossible date 2019-29-09. */
+const brazeTemplate = (relevantDate: string) => `{
+  "campaignName": "summer-loyalty",
+  "templateName": "gold-member",
+  "userDefinedId": "user-123",
+  "recoveryEmail": "ada@example.com",
+  "dynamicData": {
+    "firstName": "Ada",
+    "lastName": "Lovelace",
+  },
+  "passbook": {
+    "relevantDate": "${relevantDate}"
+  }
+}`;
+
+let passkit: FakePassKit;
+beforeEach(() => {
+  passkit = installPassKit();
+});
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await reset();
+});
+
+describe("POST /v1/passes with Braze's own template", () => {
+  it("refuses the template's impossible date with a 422 naming /passbook/relevantDate and calls nothing upstream", async () => {
+    const response = await call("POST", "/v1/passes", { body: brazeTemplate("2019-29-09T12:59:40Z"), headers: { "Content-Type": "text/plain" } });
+    expect(response.status).toBe(422);
+    expect(response.headers.get("Content-Type")).toBe("application/problem+json");
+    const problem = await response.json<{ code: string; errors: { pointer: string; detail: string }[] }>();
+    expect(problem.code).toBe("validation_failed");
+    expect(problem.errors.map((e) => e.pointer)).toEqual(["/passbook/relevantDate"]);
+    expect(passkit.calls).toHaveLength(0);
+  });
+
+  it("creates the pass from the template with a valid date, trailing comma and all", async () => {
+    const response = await call("POST", "/v1/passes", { body: brazeTemplate("2019-09-29T12:59:40Z"), headers: { "Content-Type": "text/plain" } });
+    expect(response.status).toBe(201);
+    const body = await response.json<Record<string, string>>();
+    const stored = passkit.findPass("summer-loyalty", "user-123");
+    expect(stored).toBeDefined();
+    expect(body).toEqual({ id: stored!.id, url: `https://q.passkit.net/~/#/p/${stored!.id}`, campaignName: "summer-loyalty", userDefinedId: "user-123" });
+    expect(stored!.dynamicData).toEqual({ firstName: "Ada", lastName: "Lovelace" });
+    expect(stored!.passbook).toEqual({ relevantDate: "2019-09-29T12:59:40Z" });
+    expect(stored!.recoveryEmail).toBe("ada@example.com");
+    expect(passkit.apiCalls("POST")).toHaveLength(1);
+  });
+});
+
+describe("POST /v1/passes", () => {
+  it("sends PassKit the validated body with Liquid's string booleans as booleans", async () => {
+    const response = await call("POST", "/v1/passes", { body: { ...validCreate, isVoided: "false", isRedeemed: "true" } });
+    expect(response.status).toBe(201);
+    const sent = JSON.parse(passkit.apiCalls("POST")[0]!.body);
+    expect(sent.isVoided).toBe(false);
+    expect(sent.isRedeemed).toBe(true);
+    expect(passkit.findPass("summer-loyalty", "user-123")!.isRedeemed).toBe(true);
+  });
+
+  it("writes the new pass through to the cache, so the next lookup needs no PassKit call", async () => {
+    const created = await (await call("POST", "/v1/passes", { body: validCreate })).json<{ id: string }>();
+    const stored = await env.PASS_CACHE.get(await passKey("summer-loyalty", "user-123"), "json");
+    expect(stored).toMatchObject({ kind: "pass", pass: { id: created.id, isVoided: false } });
+    const callsBefore = passkit.calls.length;
+    const lookup = await call("GET", passPath("summer-loyalty", "user-123"));
+    expect(lookup.status).toBe(200);
+    expect(lookup.headers.get("X-Cache")).toBe("HIT");
+    expect(passkit.calls.length).toBe(callsBefore);
+  });
+
+  it("answers a Braze retry of a create whose answer was lost with 200 and the same pass, never a second one", async () => {
+    const first = await call("POST", "/v1/passes", { body: validCreate });
+    expect(first.status).toBe(201);
+    const firstBody = await first.json<{ id: string }>();
+    const retry = await call("POST", "/v1/passes", { body: { ...validCreate, dynamicData: { firstName: "Ada", points: 150 } } });
+    expect(retry.status).toBe(200);
+    expect(await retry.json()).toEqual({ ...firstBody, url: `https://q.passkit.net/~/#/p/${firstBody.id}`, campaignName: "summer-loyalty", userDefinedId: "user-123" });
+    expect(passkit.passCount()).toBe(1);
+    expect(passkit.findPass("summer-loyalty", "user-123")!.dynamicData).toEqual({ firstName: "Ada", points: 150 });
+    // create (refused as a duplicate), look up, update: the duplicate is confirmed, then updated.
+    expect(passkit.apiCalls().slice(1).map((c) => c.method)).toEqual(["POST", "GET", "PUT"]);
+  });
+
+  it("reports PassKit's refusal as a 422 with its reason when the pass does not exist after all", async () => {
+    passkit.inject({ method: "POST", status: 400, body: JSON.stringify({ error: "templateName gold-member does not exist" }) });
+    const response = await call("POST", "/v1/passes", { body: validCreate });
+    expect(response.status).toBe(422);
+    const problem = await response.json<{ code: string; detail: string }>();
+    expect(problem.code).toBe("passkit_rejected");
+    expect(problem.detail).toContain("templateName gold-member does not exist");
+    expect(passkit.passCount()).toBe(0);
+  });
+
+  it("replays the first answer for a repeated Idempotency-Key without calling PassKit", async () => {
+    const headers = { "Idempotency-Key": "dispatch-42-user-123" };
+    const first = await call("POST", "/v1/passes", { body: validCreate, headers });
+    expect(first.status).toBe(201);
+    const callsAfterFirst = passkit.calls.length;
+    const replay = await call("POST", "/v1/passes", { body: validCreate, headers });
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(await replay.json()).toEqual(await first.json());
+    expect(passkit.calls.length).toBe(callsAfterFirst);
+  });
+
+  it("refuses an Idempotency-Key reused with a different body", async () => {
+    const headers = { "Idempotency-Key": "dispatch-42-user-123" };
+    await call("POST", "/v1/passes", { body: validCreate, headers });
+    const reused = await call("POST", "/v1/passes", { body: { ...validCreate, userDefinedId: "someone-else" }, headers });
+    expect(reused.status).toBe(422);
+    expect((await reused.json<{ code: string }>()).code).toBe("idempotency_key_reused");
+    expect(passkit.findPass("summer-loyalty", "someone-else")).toBeUndefined();
+  });
+
+  it("shows the PassKit request under X-Dry-Run without sending it or a token", async () => {
+    const response = await call("POST", "/v1/passes", { body: validCreate, headers: { "X-Dry-Run": "true" } });
+    expect(response.status).toBe(200);
+    const body = await response.json<{ dryRun: boolean; passKitRequest: { method: string; path: string; body: unknown } }>();
+    expect(body).toEqual({ dryRun: true, passKitRequest: { method: "POST", path: "/v3/passes", body: validCreate } });
+    expect(JSON.stringify(body)).not.toContain("PKAuth");
+    expect(passkit.calls).toHaveLength(0);
+  });
+
+  it("refuses an unknown field with a did-you-mean hint and calls nothing upstream", async () => {
+    const { userDefinedId, ...rest } = validCreate;
+    const response = await call("POST", "/v1/passes", { body: { ...rest, userDefinedID: userDefinedId } });
+    expect(response.status).toBe(422);
+    const problem = await response.json<{ errors: { pointer: string; detail: string }[] }>();
+    expect(problem.errors).toContainEqual({ pointer: "/userDefinedID", detail: "unknown field (did you mean userDefinedId?)" });
+    expect(problem.errors).toContainEqual({ pointer: "/userDefinedId", detail: "is required" });
+    expect(passkit.calls).toHaveLength(0);
+  });
+
+  it("names line and column of a syntax error, 400, nothing upstream", async () => {
+    const response = await call("POST", "/v1/passes", { body: '{\n  "campaignName": "c"\n  "templateName": "t"\n}' });
+    expect(response.status).toBe(400);
+    const problem = await response.json<{ code: string; detail: string }>();
+    expect(problem.code).toBe("invalid_json");
+    expect(problem.detail).toContain("line 3, column 3");
+    expect(passkit.calls).toHaveLength(0);
+  });
+
+  it("answers a form body with 415 and an oversized body with 413", async () => {
+    const form = await call("POST", "/v1/passes", { body: "campaignName=c", headers: { "Content-Type": "application/x-www-form-urlencoded" } });
+    expect(form.status).toBe(415);
+    const big = await call("POST", "/v1/passes", { body: { ...validCreate, dynamicData: { blob: "x".repeat(70_000) } } });
+    expect(big.status).toBe(413);
+    expect(passkit.calls).toHaveLength(0);
+  });
+
+  it("carries an X-Request-Id on success and on errors, reusing a valid incoming one", async () => {
+    const ok = await call("POST", "/v1/passes", { body: validCreate, headers: { "X-Request-Id": "braze-abc-123" } });
+    expect(ok.headers.get("X-Request-Id")).toBe("braze-abc-123");
+    const bad = await call("POST", "/v1/passes", { body: "nope" });
+    const id = bad.headers.get("X-Request-Id");
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect((await bad.json<{ requestId: string }>()).requestId).toBe(id);
+  });
+});
