@@ -12,7 +12,7 @@ export default defineConfig({
         bindings: {
           ...TEST_SECRETS,
           PASSKIT_API_URL: "http://127.0.0.1:9/v3",
-          BRAZE_REST_ENDPOINT: "http://127.0.0.1:9",
+          BRAZE_REST_ENDPOINT: "http://localhost:9",
           PASSKIT_TIMEOUT_MS: "1000",
         },
       },

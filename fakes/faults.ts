@@ -14,6 +14,8 @@ export interface Fault {
   /** Only requests with this method / whose path contains this. */
   method?: string;
   pathIncludes?: string;
+  /** Only requests whose body contains this. */
+  bodyIncludes?: string;
   /** How many requests it applies to (default 1); ignored with `rate`. */
   times?: number;
   /** Probability in [0, 1] that a matching request gets this fault; stays active. */
@@ -37,10 +39,11 @@ export class FaultPlan {
   }
 
   /** The fault for this request, if any, consuming one of its `times`. */
-  take(method: string, path: string): Fault | undefined {
+  take(method: string, path: string, body = ""): Fault | undefined {
     for (const [index, fault] of this.faults.entries()) {
       if (fault.method && fault.method !== method) continue;
       if (fault.pathIncludes && !path.includes(fault.pathIncludes)) continue;
+      if (fault.bodyIncludes && !body.includes(fault.bodyIncludes)) continue;
       if (fault.rate !== undefined) {
         if (this.random() < fault.rate) return fault;
         continue;

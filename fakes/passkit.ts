@@ -106,7 +106,7 @@ export class FakePassKit {
       return json({ error: `unauthorized: ${authError}` }, 401);
     }
     const url = new URL(request.url);
-    const fault = this.faults.take(request.method, url.pathname + url.search);
+    const fault = this.faults.take(request.method, url.pathname + url.search, body);
     if (fault?.latencyMs) await sleep(fault.latencyMs, request.signal);
     if (fault?.status) return new Response(fault.body ?? JSON.stringify({ error: `injected ${fault.status}` }), { status: fault.status, headers: { "Content-Type": "application/json", ...fault.headers } });
     if (fault?.malformed) return new Response(fault.body ?? "<html>Service Unavailable</html>", { status: 200, headers: { "Content-Type": "text/html" } });

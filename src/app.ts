@@ -5,6 +5,7 @@ import { loadConfig } from "./config/config.ts";
 import { ProblemError, problemResponse } from "./http/problem.ts";
 import { PassKitError, passKitProblem } from "./passkit/failures.ts";
 import { passRoutes } from "./passes/routes.ts";
+import { lifecycleRoutes } from "./lifecycle/routes.ts";
 import { openApiDocument } from "./openapi.ts";
 
 export const app = new Hono<AppContext>();
@@ -28,6 +29,7 @@ app.use("/v1/*", async function config(c, next) {
   await next();
 });
 app.route("/v1/passes", passRoutes);
+app.route("/v1/lifecycle", lifecycleRoutes);
 
 app.notFound((c) =>
   problemResponse({ status: 404, code: "route_not_found", title: "Not found", detail: `No route for ${c.req.method} ${new URL(c.req.url).pathname}.` }, c.get("requestId")),

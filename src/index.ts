@@ -1,6 +1,13 @@
 import type { Env } from "./env.ts";
 import { app } from "./app.ts";
+import { consumeDeadLetterBatch, consumeLifecycleBatch } from "./lifecycle/consumer.ts";
+
+export { LifecycleLedger } from "./lifecycle/ledger.ts";
 
 export default {
   fetch: app.fetch,
+  async queue(batch, env, _ctx) {
+    if (batch.queue.endsWith("-dlq")) await consumeDeadLetterBatch(batch, env);
+    else await consumeLifecycleBatch(batch, env);
+  },
 } satisfies ExportedHandler<Env>;

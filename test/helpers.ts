@@ -2,23 +2,31 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { vi } from "vitest";
 import worker from "../src/index.ts";
+import { FakeBraze } from "../fakes/braze.ts";
 import { FakePassKit } from "../fakes/passkit.ts";
 import { lookupMemory } from "../src/passes/cache.ts";
 import { TEST_SECRETS } from "./secrets.ts";
 
 export const PASSKIT_ORIGIN = "http://127.0.0.1:9";
+export const BRAZE_ORIGIN = "http://localhost:9";
 export const BASIC = `Basic ${btoa("braze:correct horse battery staple")}`;
 
-/** A fresh PassKit fake answering every outbound fetch to the PassKit URL; anything else fails. */
-export function installPassKit(): FakePassKit {
+/** Fresh PassKit and Braze fakes answering every outbound fetch to their URLs; anything else fails. */
+export function installFakes(): { passkit: FakePassKit; braze: FakeBraze } {
   const passkit = new FakePassKit({ apiKey: TEST_SECRETS.PASSKIT_API_KEY, apiSecret: TEST_SECRETS.PASSKIT_API_SECRET });
+  const braze = new FakeBraze({ apiKey: TEST_SECRETS.BRAZE_API_KEY });
   vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
     const request = new Request(input, init);
     if (request.url.startsWith(`${PASSKIT_ORIGIN}/v3/`)) return passkit.handle(request);
+    if (request.url.startsWith(`${BRAZE_ORIGIN}/`)) return braze.handle(request);
     throw new Error(`unexpected outbound request to ${request.url}`);
   });
   lookupMemory.clear();
-  return passkit;
+  return { passkit, braze };
+}
+
+export function installPassKit(): FakePassKit {
+  return installFakes().passkit;
 }
 
 export interface CallOptions {

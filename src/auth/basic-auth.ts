@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import type { AppContext } from "../env.ts";
 import type { Credential } from "../config/config.ts";
 import { ProblemError } from "../http/problem.ts";
@@ -49,13 +49,18 @@ export const UNAUTHORIZED = new ProblemError({
   headers: { "WWW-Authenticate": 'Basic realm="braze-passkit-proxy", charset="UTF-8"' },
 });
 
-/** Requires HTTP Basic credentials matching a line of PROXY_CREDENTIALS; sets `principal`. */
+/** Checks HTTP Basic credentials against PROXY_CREDENTIALS and sets `principal`, or throws 401. */
+export async function authenticateBasic(c: Context<AppContext>): Promise<void> {
+  const presented = decodeBasicAuthorization(c.req.header("Authorization"));
+  const credential = presented === undefined ? undefined : await matchCredential(presented, c.get("config").PROXY_CREDENTIALS);
+  if (!credential) throw UNAUTHORIZED;
+  c.set("principal", credential.username);
+}
+
+/** Requires HTTP Basic credentials matching a line of PROXY_CREDENTIALS. */
 export function requireBasicAuth(): MiddlewareHandler<AppContext> {
   return async function basicAuth(c, next) {
-    const presented = decodeBasicAuthorization(c.req.header("Authorization"));
-    const credential = presented === undefined ? undefined : await matchCredential(presented, c.get("config").PROXY_CREDENTIALS);
-    if (!credential) throw UNAUTHORIZED;
-    c.set("principal", credential.username);
+    await authenticateBasic(c);
     await next();
   };
 }

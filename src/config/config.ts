@@ -5,6 +5,9 @@ import { ProblemError } from "../http/problem.ts";
 /** Upstream URLs must be https, except loopback hosts (local runs and tests). */
 const upstreamUrl = z.url().refine(
   (value) => {
+    // zod 4 still runs this refinement after z.url() has failed: `new URL()` would throw and turn
+    // a bad URL into an unhandled 500 instead of a config_error naming the variable.
+    if (!URL.canParse(value)) return false;
     const url = new URL(value);
     if (url.protocol === "https:") return true;
     return url.protocol === "http:" && ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
@@ -12,8 +15,9 @@ const upstreamUrl = z.url().refine(
   { message: "must be an https:// URL (http:// only for loopback hosts)" },
 );
 
+// Coerced: an unquoted number in wrangler.toml's [vars] arrives as a JSON number, not a string.
 const intFrom = (min: number, max: number, fallback: number) =>
-  z
+  z.coerce
     .string()
     .trim()
     .regex(/^\d+$/, { message: "must be a whole number" })

@@ -21,7 +21,8 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
   const bytes = await readLimited(request, maxBytes);
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+    // Keep the BOM: readJson ignores exactly one, and stripping one here too let a second through.
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
     throw new ProblemError({
       status: 400,

@@ -11,6 +11,8 @@ import { passUrl } from "../passkit/inferred.ts";
 import { PassCache, passKey, type CacheEntry } from "./cache.ts";
 import { IdempotencyStore } from "./idempotency.ts";
 import { lookupPass, markWritten, passView } from "./lookup.ts";
+import { emitLifecycle } from "../lifecycle/emit.ts";
+import { lifecycleEventId, type LifecycleName } from "../lifecycle/events.ts";
 import { createPassSchema, identifier, knownFieldsAt, updatePassSchema, type CreatePass, type PassView } from "./schemas.ts";
 
 type Ctx = Context<AppContext>;
@@ -38,6 +40,8 @@ passRoutes.post("/", async (c) => {
   }
 
   const { status, view } = await createOrUpdate(c, pass);
+  // A Braze retry lands on the 200 path; `created` is keyed by the pass, so Braze sees it once.
+  await emitProxyEvent(c, "created", view, pass.templateName);
   const body = answer(view);
   if (idempotencyKey) await idempotency.remember(idempotencyKey, { status, body, fingerprint });
   return c.json(body, status);
@@ -135,7 +139,10 @@ passRoutes.put("/:campaignName/:userDefinedId", async (c) => {
 
   const { id } = await client.update(campaignName, userDefinedId, changes);
   const view = await refreshAfterWrite(c, campaignName, userDefinedId, (pass) => withChanges(pass, changes));
-  return c.json(view ? answer(view) : answer({ id, url: passUrl(config.PASSKIT_PASS_URL_TEMPLATE, id), campaignName, userDefinedId }));
+  const result = answer(view ?? { id, url: passUrl(config.PASSKIT_PASS_URL_TEMPLATE, id), campaignName, userDefinedId });
+  // A Braze retry of the same update carries the same Idempotency-Key, so it is one event.
+  await emitProxyEvent(c, "updated", result, changes.templateName, c.req.header("Idempotency-Key") ?? c.get("requestId"));
+  return c.json(result);
 });
 
 passRoutes.delete("/:campaignName/:userDefinedId", async (c) => {
@@ -146,7 +153,9 @@ passRoutes.delete("/:campaignName/:userDefinedId", async (c) => {
 
   const { id } = await client.invalidate(campaignName, userDefinedId);
   await refreshAfterWrite(c, campaignName, userDefinedId, (pass) => ({ ...pass, isInvalid: true }));
-  return c.json({ ...answer({ id, url: passUrl(config.PASSKIT_PASS_URL_TEMPLATE, id), campaignName, userDefinedId }), isInvalid: true });
+  const result = answer({ id, url: passUrl(config.PASSKIT_PASS_URL_TEMPLATE, id), campaignName, userDefinedId });
+  await emitProxyEvent(c, "invalidated", result);
+  return c.json({ ...result, isInvalid: true });
 });
 
 /**
@@ -167,6 +176,23 @@ async function refreshAfterWrite(c: Ctx, campaignName: string, userDefinedId: st
   const pass = apply(cached.pass);
   await cache.store(key, { kind: "pass", pass, storedAt: Date.now() });
   return pass;
+}
+
+/** Queues the lifecycle event of a write the proxy made, without delaying the answer. */
+async function emitProxyEvent(c: Ctx, name: LifecycleName, pass: ReturnType<typeof answer>, templateName?: string, occurrence?: string): Promise<void> {
+  const message = {
+    v: 1 as const,
+    eventId: await lifecycleEventId(name, pass.id, occurrence),
+    name,
+    externalId: pass.userDefinedId,
+    time: new Date().toISOString(),
+    campaignName: pass.campaignName,
+    passId: pass.id,
+    passUrl: pass.url,
+    source: "proxy" as const,
+    ...(templateName ? { templateName } : {}),
+  };
+  c.executionCtx.waitUntil(emitLifecycle(c.env, message));
 }
 
 /** The lookup fields a create or update body sets, applied over what is known of the pass. */

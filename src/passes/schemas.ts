@@ -34,14 +34,16 @@ const color = z
 
 const relevantText = z.string().max(256, { error: "must be at most 256 characters" });
 
+// A schema-level `error` also replaces the messages of its .min/.max/.int checks, so it names the
+// whole range: "must be a number" for a latitude of 91 sent users looking for the wrong mistake.
 export const locationSchema = z.strictObject({
-  lat: z.number({ error: "must be a number" }).min(-90).max(90),
-  lon: z.number({ error: "must be a number" }).min(-180).max(180),
+  lat: z.number({ error: "must be a number from -90 to 90" }).min(-90).max(90),
+  lon: z.number({ error: "must be a number from -180 to 180" }).min(-180).max(180),
   alt: z.number({ error: "must be a number" }).optional(),
   relevantText: relevantText.optional(),
 });
 
-const beaconNumber = z.number({ error: "must be a whole number" }).int().min(0).max(65_535);
+const beaconNumber = z.number({ error: "must be a whole number from 0 to 65535" }).int().min(0).max(65_535);
 
 export const beaconSchema = z.strictObject({
   uuid: z.uuid({ error: "must be a UUID" }),

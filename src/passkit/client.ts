@@ -3,6 +3,7 @@ import type { Config } from "../config/config.ts";
 import { PassKitError, type PassKitFailure } from "./failures.ts";
 import { mayBeDuplicateCreate, passKitAuthorization, passKitErrorReason } from "./inferred.ts";
 import { signPassKitToken } from "./token.ts";
+import { retryAfterSeconds } from "../http/retry-after.ts";
 
 /** A PassKit call before it is signed: what `X-Dry-Run` shows, and what `send` sends. */
 export interface PassKitRequest {
@@ -28,7 +29,6 @@ export const passKitPassSchema = z.looseObject({
 });
 export type PassKitPass = z.output<typeof passKitPassSchema>;
 
-const DEFAULT_RETRY_AFTER_SECONDS = 30;
 
 export type PassKitConfig = Pick<Config, "PASSKIT_API_URL" | "PASSKIT_API_KEY" | "PASSKIT_API_SECRET" | "PASSKIT_TIMEOUT_MS">;
 
@@ -140,12 +140,4 @@ function failureOf(status: number, text: string, headers: Headers): PassKitFailu
   if (status >= 500) return { kind: "unavailable", status };
   // 3xx (redirects are not followed: a redirected API is misconfigured) and other 4xx.
   return { kind: "malformed", status, what: "an unexpected status" };
-}
-
-/** Retry-After in seconds (RFC 9110: delta-seconds or an HTTP date), clamped to 1..3600. */
-export function retryAfterSeconds(value: string | null, now = Date.now()): number {
-  if (!value) return DEFAULT_RETRY_AFTER_SECONDS;
-  const seconds = /^\d+$/.test(value.trim()) ? Number(value.trim()) : Math.ceil((Date.parse(value) - now) / 1000);
-  if (!Number.isFinite(seconds)) return DEFAULT_RETRY_AFTER_SECONDS;
-  return Math.min(3600, Math.max(1, seconds));
 }

@@ -1,0 +1,89 @@
+/**
+ * What the proxy assumes about PassKit's webhooks without the vendor saying so (UPSTREAMS.md marks
+ * these [inferred] or partly documented). Each is one small function, so a correction lands in one
+ * place.
+ */
+import type { LifecycleName } from "./events.ts";
+
+/**
+ * [doc, gRPC SDK] PassKit's pass events, with or without the `PASS_EVENT_` prefix. RECORD_DELETED
+ * has no name of its own in CONTRACT §6; a deleted record can no longer be used, which is what
+ * `invalidated` tells Braze [inferred].
+ */
+export function lifecycleNameOf(event: string): LifecycleName | undefined {
+  const bare = event.trim().toUpperCase().replace(/^PASS_EVENT_/, "");
+  const names: Record<string, LifecycleName> = {
+    RECORD_CREATED: "created",
+    INSTALLED: "installed",
+    RECORD_UPDATED: "updated",
+    UNINSTALLED: "deleted",
+    INVALIDATED: "invalidated",
+    RECORD_DELETED: "invalidated",
+  };
+  return names[bare];
+}
+
+export const ACCEPTED_EVENTS = ["RECORD_CREATED", "INSTALLED", "RECORD_UPDATED", "UNINSTALLED", "INVALIDATED", "RECORD_DELETED"];
+
+/**
+ * [doc, public integrations] An update event whose `universal.status` says the pass was installed
+ * or uninstalled is reported as that.
+ */
+export function statusOverride(recordData: Record<string, unknown> | undefined): LifecycleName | undefined {
+  const status = recordData?.["universal.status"];
+  if (status === "PASS_INSTALLED") return "installed";
+  if (status === "PASS_UNINSTALLED") return "deleted";
+  return undefined;
+}
+
+/** [inferred] The flat `recordData` key that holds the external ID, e.g. `members.member.externalId`. */
+export function externalIdFromRecordData(recordData: Record<string, unknown> | undefined): string | undefined {
+  for (const [key, value] of Object.entries(recordData ?? {})) {
+    if ((key === "externalId" || key.endsWith(".externalId")) && typeof value === "string" && value) return value;
+  }
+  return undefined;
+}
+
+/**
+ * [inferred] When the event happened, from the pass's metadata (`firstInstalledAt`,
+ * `lastUninstalledAt`, ...); undefined when the payload does not say.
+ */
+export function occurredAt(name: LifecycleName, metadata: Record<string, unknown> | undefined): string | undefined {
+  const candidates: Record<LifecycleName, string[]> = {
+    installed: ["lastInstalledAt", "firstInstalledAt"],
+    deleted: ["lastUninstalledAt", "firstUninstalledAt"],
+    updated: ["updatedAt", "lastUpdatedAt"],
+    created: ["createdAt"],
+    invalidated: ["invalidatedAt", "updatedAt"],
+    issued: ["issuedAt", "createdAt"],
+  };
+  for (const key of candidates[name]) {
+    const value = metadata?.[key];
+    if (typeof value === "string" && !Number.isNaN(Date.parse(value))) return new Date(value).toISOString();
+  }
+  return undefined;
+}
+
+/** [inferred] The wallet platform of an install, from metadata such as `installDevicePlatform`. */
+export function platformOf(metadata: Record<string, unknown> | undefined): string | undefined {
+  for (const key of ["installDevicePlatform", "lastInstalledDevicePlatform", "platform", "walletPlatform"]) {
+    const value = metadata?.[key];
+    if (typeof value === "string" && value) return value.slice(0, 255);
+  }
+  return undefined;
+}
+
+/**
+ * [doc, partly] `x-passkit-signature` is two comma-separated parts, each with a two-character
+ * prefix: a nonce, then the HMAC-SHA256 (hex) over nonce and payload. The concatenation is
+ * inferred: nonce, then ".", then the raw JSON body.
+ */
+export function signatureParts(header: string): { nonce: string; signature: string } | undefined {
+  const parts = header.split(",").map((part) => part.trim());
+  if (parts.length !== 2 || parts.some((part) => part.length <= 2)) return undefined;
+  return { nonce: parts[0]!.slice(2), signature: parts[1]!.slice(2).toLowerCase() };
+}
+
+export function signedContent(nonce: string, rawBody: string): string {
+  return `${nonce}.${rawBody}`;
+}

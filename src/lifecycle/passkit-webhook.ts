@@ -1,0 +1,75 @@
+import { z } from "zod";
+import { ProblemError } from "../http/problem.ts";
+import { passUrl } from "../passkit/inferred.ts";
+import { lifecycleEventId, type LifecycleMessage } from "./events.ts";
+import { ACCEPTED_EVENTS, externalIdFromRecordData, lifecycleNameOf, occurredAt, platformOf, statusOverride } from "./inferred.ts";
+import { sha256Hex } from "../passkit/token.ts";
+
+/** PassKit's pass-event webhook (UPSTREAMS.md): `{event, pass}`; unknown pass fields are kept. */
+export const passKitWebhookSchema = z.object({
+  event: z.string().min(1).max(64),
+  pass: z.looseObject({
+    id: z.string().min(1).max(255),
+    classId: z.string().max(255).optional(),
+    campaignName: z.string().max(255).optional(),
+    userDefinedId: z.string().max(512).optional(),
+    externalId: z.string().max(512).optional(),
+    templateName: z.string().max(255).optional(),
+    protocol: z.union([z.string(), z.number()]).optional(),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+    metaData: z.record(z.string(), z.unknown()).optional(),
+    recordData: z.record(z.string(), z.unknown()).optional(),
+  }),
+});
+export type PassKitWebhook = z.output<typeof passKitWebhookSchema>;
+
+export type WebhookOutcome = { kind: "event"; message: LifecycleMessage } | { kind: "no_user"; eventId: string; known: Omit<LifecycleMessage, "externalId"> };
+
+/** Turns one PassKit webhook into the canonical message, or says why it cannot reach Braze. */
+export async function fromPassKitWebhook(webhook: PassKitWebhook, passUrlTemplate: string, receivedAt: Date): Promise<WebhookOutcome> {
+  const listed = lifecycleNameOf(webhook.event);
+  if (!listed) {
+    throw new ProblemError({
+      status: 422,
+      code: "unknown_event",
+      title: "Unknown PassKit event",
+      detail: `event must be one of ${ACCEPTED_EVENTS.join(", ")} (with or without the PASS_EVENT_ prefix).`,
+      errors: [{ pointer: "/event", detail: "unknown event" }],
+    });
+  }
+  const { pass } = webhook;
+  const name = (listed === "updated" ? statusOverride(pass.recordData) : undefined) ?? listed;
+  const metadata = pass.metadata ?? pass.metaData;
+  const happened = occurredAt(name, metadata);
+  // A recurring event is identified by when PassKit says it happened, else by the payload itself
+  // (a redelivered webhook is byte-for-byte the same occurrence).
+  const occurrence = happened ?? (await sha256Hex(canonicalJson(webhook)));
+  const eventId = await lifecycleEventId(name, pass.id, occurrence);
+  const known = {
+    v: 1 as const,
+    eventId,
+    name,
+    time: happened ?? receivedAt.toISOString(),
+    campaignName: pass.campaignName ?? pass.classId ?? "",
+    passId: pass.id,
+    passUrl: passUrl(passUrlTemplate, pass.id),
+    source: "passkit_webhook" as const,
+    ...(platformOf(metadata) ? { platform: platformOf(metadata) } : {}),
+    ...(pass.templateName ? { templateName: pass.templateName } : {}),
+  };
+  const externalId = pass.userDefinedId || pass.externalId || externalIdFromRecordData(pass.recordData);
+  if (!externalId) return { kind: "no_user", eventId, known };
+  return { kind: "event", message: { ...known, externalId } };
+}
+
+/** JSON with object keys sorted, so the same payload always hashes the same. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value && typeof value === "object") {
+    const entries = Object.keys(value)
+      .sort()
+      .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`);
+    return `{${entries.join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}

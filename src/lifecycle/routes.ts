@@ -1,0 +1,104 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import type { AppContext } from "../env.ts";
+import { authenticateBasic, requireBasicAuth, UNAUTHORIZED } from "../auth/basic-auth.ts";
+import { ProblemError } from "../http/problem.ts";
+import { readJsonBody } from "../http/read-body.ts";
+import { validateBody } from "../http/validate.ts";
+import { lifecycleMessageSchema } from "./events.ts";
+import { ledger } from "./ledger.ts";
+import { fromPassKitWebhook, passKitWebhookSchema } from "./passkit-webhook.ts";
+import { verifyPassKitSignature } from "./signature.ts";
+
+export const lifecycleRoutes = new Hono<AppContext>();
+
+/**
+ * PassKit's pass-event webhooks. Signed when PASSKIT_WEBHOOK_SECRET is set, else Basic auth:
+ * never open. Validates, enqueues and answers 202; an event without a Braze user is kept as a
+ * dead letter (and still answered 202: PassKit resending it would not add a user).
+ */
+lifecycleRoutes.on(["POST", "PUT", "DELETE"], "/passkit", async (c) => {
+  const config = c.get("config");
+  const secret = config.PASSKIT_WEBHOOK_SECRET;
+  if (!secret) await authenticateBasic(c);
+  const { value, raw } = await readJsonBody(c.req.raw, config.MAX_BODY_BYTES);
+  if (secret && !(await verifyPassKitSignature(secret, c.req.header("x-passkit-signature"), raw))) {
+    throw new ProblemError({ ...UNAUTHORIZED.problem, detail: "A valid x-passkit-signature header is required.", headers: {} });
+  }
+  const webhook = validateBody(passKitWebhookSchema, value, () => ["event", "pass"]);
+  const outcome = await fromPassKitWebhook(webhook, config.PASSKIT_PASS_URL_TEMPLATE, new Date());
+  if (outcome.kind === "no_user") {
+    console.warn(JSON.stringify({ level: "warn", event: "lifecycle_no_user", eventId: outcome.eventId, passId: outcome.known.passId }));
+    await ledger(c.env).addDeadLetters([
+      { eventId: outcome.eventId, reason: "no_user: the pass has no userDefinedId or externalId", attempts: 0, event: outcome.known },
+    ]);
+    return c.json({ accepted: true, eventId: outcome.eventId, deadLettered: "no_user" }, 202);
+  }
+  try {
+    await c.env.LIFECYCLE_EVENTS.send(outcome.message, { contentType: "json" });
+  } catch (error) {
+    console.error(JSON.stringify({ level: "error", event: "enqueue_failed", eventId: outcome.message.eventId, message: String(error) }));
+    throw new ProblemError({ status: 503, code: "queue_unavailable", title: "Queue unavailable", detail: "The event could not be queued; retry.", headers: { "Retry-After": "5" } });
+  }
+  return c.json({ accepted: true, eventId: outcome.message.eventId, name: outcome.message.name }, 202);
+});
+
+const operators = new Hono<AppContext>();
+operators.use(requireBasicAuth());
+
+const listQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+  cursor: z.coerce.number().int().min(0).default(0),
+});
+
+/** Undeliverable events with their reasons, oldest first, `limit` at a time. */
+operators.get("/", async (c) => {
+  const query = listQuery.safeParse(c.req.query());
+  if (!query.success) {
+    throw new ProblemError({ status: 400, code: "invalid_query", title: "Invalid query", detail: "limit must be 1..100 and cursor a dead-letter id." });
+  }
+  const { items, total } = await ledger(c.env).listDeadLetters(query.data.limit, query.data.cursor);
+  const last = items.at(-1);
+  return c.json({
+    items: items.map(({ eventJson, ...item }) => ({ ...item, event: JSON.parse(eventJson) as unknown })),
+    total,
+    nextCursor: items.length === query.data.limit && last ? String(last.id) : null,
+  });
+});
+
+const replayBody = z.union([z.strictObject({ ids: z.array(z.number().int().positive()).min(1).max(100) }), z.strictObject({ all: z.literal(true) })]);
+const REPLAY_PAGE = 100;
+const MAX_REPLAY_PAGES = 10;
+
+/** Sends dead letters through the queue again (all, or by id) and removes the ones replayed. */
+operators.post("/replay", async (c) => {
+  const { value } = await readJsonBody(c.req.raw, c.get("config").MAX_BODY_BYTES);
+  const request = validateBody(replayBody, value, () => ["ids", "all"]);
+  const book = ledger(c.env);
+  let replayed = 0;
+  const skipped: { id: number; reason: string }[] = [];
+  let afterId = 0;
+  const seen = new Set<number>();
+  for (let page = 0; page < MAX_REPLAY_PAGES; page++) {
+    const { items } = "ids" in request ? await book.listDeadLetters(REPLAY_PAGE, 0, request.ids) : await book.listDeadLetters(REPLAY_PAGE, afterId);
+    if (items.length === 0) break;
+    afterId = items.at(-1)!.id;
+    for (const item of items) seen.add(item.id);
+    const replayable = items.flatMap((item) => {
+      const parsed = lifecycleMessageSchema.safeParse(JSON.parse(item.eventJson));
+      if (parsed.success) return [{ id: item.id, message: parsed.data }];
+      skipped.push({ id: item.id, reason: `not replayable: ${item.reason}` });
+      return [];
+    });
+    if (replayable.length > 0) {
+      await c.env.LIFECYCLE_EVENTS.sendBatch(replayable.map(({ message }) => ({ body: message, contentType: "json" as const })));
+      await book.removeDeadLetters(replayable.map(({ id }) => id));
+      replayed += replayable.length;
+    }
+    if ("ids" in request || items.length < REPLAY_PAGE) break;
+  }
+  const { total } = await book.listDeadLetters(1, Number.MAX_SAFE_INTEGER);
+  return c.json({ replayed, skipped, ...("ids" in request ? { notFound: request.ids.filter((id) => !seen.has(id)) } : {}), remaining: total });
+});
+
+lifecycleRoutes.route("/dead-letters", operators);

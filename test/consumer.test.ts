@@ -1,0 +1,193 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { createExecutionContext, createMessageBatch, getQueueResult, reset } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import type { FakeBraze } from "../fakes/braze.ts";
+import worker from "../src/index.ts";
+import { lifecycleEventId, type LifecycleMessage } from "../src/lifecycle/events.ts";
+import { ledger } from "../src/lifecycle/ledger.ts";
+import { FULL_BATCH, MAX_DELIVERY_ATTEMPTS } from "../src/lifecycle/consumer.ts";
+import { installFakes } from "./helpers.ts";
+
+let braze: FakeBraze;
+beforeEach(() => {
+  braze = installFakes().braze;
+});
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await reset();
+});
+
+async function lifecycleMessage(n: number, overrides: Partial<LifecycleMessage> = {}): Promise<LifecycleMessage> {
+  return {
+    v: 1,
+    eventId: await lifecycleEventId("installed", `pass-${n}`, "2026-11-26T10:00:00.000Z"),
+    name: "installed",
+    externalId: `user-${n}`,
+    time: "2026-11-26T10:00:00.000Z",
+    campaignName: "summer-loyalty",
+    passId: `pass-${n}`,
+    passUrl: `https://q.passkit.net/~/#/p/pass-${n}`,
+    source: "passkit_webhook",
+    platform: "apple",
+    ...overrides,
+  };
+}
+
+async function run(bodies: unknown[], attempts = 1) {
+  const batch = createMessageBatch(
+    "passkit-lifecycle",
+    bodies.map((body, i) => ({ id: `m${i}`, timestamp: new Date(), attempts, body })),
+  );
+  // getQueueResult records which messages were retried but not the delay asked for, so the
+  // delay is read from the call itself.
+  const retries = new Map(batch.messages.map((message) => [message.id, vi.spyOn(message, "retry")]));
+  const ctx = createExecutionContext();
+  await worker.queue(batch, env, ctx);
+  const result = await getQueueResult(batch, ctx);
+  const retried = Object.fromEntries(result.retryMessages.map((r) => [r.msgId, retries.get(r.msgId)!.mock.calls[0]![0]?.delaySeconds]));
+  return { result, acked: [...result.explicitAcks].sort(), retried };
+}
+
+const messages = (n: number, from = 0) => Promise.all(Array.from({ length: n }, (_, i) => lifecycleMessage(from + i)));
+
+describe("lifecycle consumer", () => {
+  it("delivers a batch as one /users/track call with the contract's event shape, and acks every message", async () => {
+    const bodies = await messages(3);
+    const { acked, retried } = await run(bodies);
+    expect(acked).toEqual(["m0", "m1", "m2"]);
+    expect(retried).toEqual({});
+    expect(braze.acceptedRequests()).toHaveLength(1);
+    expect(braze.events[0]).toEqual({
+      external_id: "user-0",
+      name: "passkit_pass_installed",
+      time: "2026-11-26T10:00:00.000Z",
+      properties: { campaign_name: "summer-loyalty", pass_id: "pass-0", pass_url: "https://q.passkit.net/~/#/p/pass-0", source: "passkit_webhook", platform: "apple" },
+    });
+    expect(await ledger(env).isDelivered(bodies[1]!.eventId)).toBe(true);
+  });
+
+  it("never puts more than 75 objects in one request", async () => {
+    const { acked } = await run(await messages(99));
+    expect(acked).toHaveLength(99);
+    expect(braze.requests.map((r) => r.objects)).toEqual([75, 24]);
+    expect(braze.events).toHaveLength(99);
+  });
+
+  it("holds back the remainder of a full batch for a fuller request, then sends it", async () => {
+    const { acked, retried } = await run(await messages(FULL_BATCH));
+    expect(acked).toHaveLength(75);
+    expect(Object.keys(retried)).toHaveLength(25);
+    expect(Object.values(retried).every((delay) => delay === 0)).toBe(true);
+    expect(braze.requests.map((r) => r.objects)).toEqual([75]);
+    // Held back too often already: sent now even though the batch is full.
+    const again = await run(await messages(FULL_BATCH, 1000), 3);
+    expect(again.acked).toHaveLength(FULL_BATCH);
+    expect(braze.requests.map((r) => r.objects)).toEqual([75, 75, 25]);
+  });
+
+  it("sends an eventId once: copies in one batch, and copies in later batches, are acked without a second send", async () => {
+    const [a, b] = await messages(2);
+    const first = await run([a, b, a]);
+    expect(first.acked).toEqual(["m0", "m1", "m2"]);
+    expect(braze.events).toHaveLength(2);
+    const later = await run([b, a]);
+    expect(later.acked).toEqual(["m0", "m1"]);
+    expect(braze.events).toHaveLength(2);
+    expect(braze.requests).toHaveLength(1);
+  });
+
+  it("retries a 429 no earlier than X-RateLimit-Reset and sends nothing more from the batch", async () => {
+    const reset = Math.ceil(Date.now() / 1000) + 40;
+    braze.inject({ status: 429, headers: { "X-RateLimit-Reset": String(reset) } });
+    const { acked, retried } = await run(await messages(80));
+    expect(acked).toEqual([]);
+    const delays = Object.values(retried);
+    expect(delays).toHaveLength(80);
+    for (const delay of delays) expect(delay).toBeGreaterThanOrEqual(reset - Math.floor(Date.now() / 1000) - 1);
+    expect(braze.requests).toHaveLength(1);
+    expect(braze.events).toHaveLength(0);
+  });
+
+  it("backs off 5xx with jittered exponential delays that grow with attempts", async () => {
+    braze.inject({ status: 503, times: 2 });
+    const first = await run(await messages(1), 1);
+    const later = await run(await messages(1, 10), 5);
+    expect(first.acked).toEqual([]);
+    expect(first.retried.m0).toBeGreaterThanOrEqual(3);
+    expect(first.retried.m0).toBeLessThanOrEqual(5);
+    expect(later.retried.m0).toBeGreaterThanOrEqual(40);
+    expect(later.retried.m0).toBeLessThanOrEqual(80);
+  });
+
+  it("releases the claim of a failed send, so the retry delivers it", async () => {
+    braze.inject({ status: 500 });
+    const bodies = await messages(2);
+    await run(bodies);
+    expect(braze.events).toHaveLength(0);
+    const retry = await run(bodies, 2);
+    expect(retry.acked).toEqual(["m0", "m1"]);
+    expect(braze.events).toHaveLength(2);
+  });
+
+  it("bisects a 400 so the poison event is dead-lettered and the rest delivered", async () => {
+    const bodies = await messages(8);
+    // Braze refuses every request that holds the poison event with a 400.
+    braze.inject({ status: 400, rate: 1, bodyIncludes: '"user-5"', body: JSON.stringify({ message: "Invalid 'external_id'" }) });
+    const { acked, retried } = await run(bodies);
+    expect(retried).toEqual({});
+    expect(acked).toHaveLength(8);
+    expect(braze.events.map((e) => e.external_id).sort()).toEqual(["user-0", "user-1", "user-2", "user-3", "user-4", "user-6", "user-7"]);
+    // 8 → [0-3] ok, [4-7] → [4,5] → [4] ok, [5] poison; [6,7] ok: the bisection's requests, no more.
+    expect(braze.requests.map((r) => r.status)).toEqual([400, 201, 400, 400, 201, 400, 201]);
+    const { items } = await ledger(env).listDeadLetters(10);
+    expect(items.map((i) => [i.eventId, i.reason])).toEqual([[bodies[5]!.eventId, "braze_bad_request: Invalid 'external_id'"]]);
+    expect(await ledger(env).isDelivered(bodies[5]!.eventId)).toBe(false);
+    expect(await ledger(env).isDelivered(bodies[4]!.eventId)).toBe(true);
+  });
+
+  it("dead-letters the events a 201 lists in errors, with Braze's reason, and acks the rest", async () => {
+    const bodies = await messages(3);
+    braze.inject({ status: 201, body: JSON.stringify({ message: "success", errors: [{ type: "'external_id' is blocklisted", input_array: "events", index: 1 }] }) });
+    const { acked } = await run(bodies);
+    expect(acked).toEqual(["m0", "m1", "m2"]);
+    const { items } = await ledger(env).listDeadLetters(10);
+    expect(items).toHaveLength(1);
+    expect(items[0]).toMatchObject({ eventId: bodies[1]!.eventId, reason: "braze_rejected: 'external_id' is blocklisted", attempts: 1 });
+    expect(await ledger(env).isDelivered(bodies[1]!.eventId)).toBe(false);
+    expect(await ledger(env).isDelivered(bodies[0]!.eventId)).toBe(true);
+    expect(await ledger(env).isDelivered(bodies[2]!.eventId)).toBe(true);
+  });
+
+  it("retries slowly and logs loudly when Braze refuses the API key, then dead-letters on the last attempt", async () => {
+    const error = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    braze.inject({ status: 401, times: 2 });
+    const early = await run(await messages(1), 1);
+    expect(early.retried.m0).toBeGreaterThanOrEqual(150);
+    expect(error.mock.calls.some(([line]) => String(line).includes("braze_auth_failed"))).toBe(true);
+    const last = await run(await messages(1), MAX_DELIVERY_ATTEMPTS);
+    expect(last.acked).toEqual(["m0"]);
+    const { items } = await ledger(env).listDeadLetters(10);
+    expect(items[0]!.reason).toBe("retries_exhausted: braze_auth: Braze answered 401");
+    expect(items[0]!.attempts).toBe(MAX_DELIVERY_ATTEMPTS);
+  });
+
+  it("dead-letters a message that is not a lifecycle message instead of retrying it forever", async () => {
+    const { acked } = await run([{ hello: "world" }]);
+    expect(acked).toEqual(["m0"]);
+    expect(braze.requests).toHaveLength(0);
+    const { items } = await ledger(env).listDeadLetters(10);
+    expect(items[0]!.reason).toBe("invalid_message: not a lifecycle message");
+  });
+
+  it("keeps what reaches the dead-letter queue in the ledger", async () => {
+    const body = await lifecycleMessage(7);
+    const batch = createMessageBatch("passkit-lifecycle-dlq", [{ id: "d1", timestamp: new Date(), attempts: 11, body }]);
+    const ctx = createExecutionContext();
+    await worker.queue(batch, env, ctx);
+    const result = await getQueueResult(batch, ctx);
+    expect(result.ackAll).toBe(true);
+    const { items } = await ledger(env).listDeadLetters(10);
+    expect(items[0]).toMatchObject({ eventId: body.eventId, attempts: 11 });
+    expect(JSON.parse(items[0]!.eventJson)).toEqual(body);
+  });
+});
