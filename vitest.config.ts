@@ -3,23 +3,31 @@ import { defineConfig } from "vitest/config";
 import { TEST_SECRETS } from "./test/secrets.ts";
 
 export default defineConfig({
-  plugins: [
-    cloudflareTest({
-      wrangler: { configPath: "./wrangler.toml" },
-      miniflare: {
-        // Loopback upstreams: if a test forgets to stub fetch, the call fails at once instead of
-        // leaving the machine.
-        bindings: {
-          ...TEST_SECRETS,
-          PASSKIT_API_URL: "http://127.0.0.1:9/v3",
-          BRAZE_REST_ENDPOINT: "http://localhost:9",
-          PASSKIT_TIMEOUT_MS: "1000",
-        },
-      },
-    }),
-  ],
   test: {
-    include: ["test/**/*.test.ts"],
-    testTimeout: 20_000,
+    projects: [
+      {
+        // Unit and integration tests inside the Workers runtime.
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              // Loopback upstreams: if a test forgets to stub fetch, the call fails at once
+              // instead of leaving the machine.
+              bindings: {
+                ...TEST_SECRETS,
+                PASSKIT_API_URL: "http://127.0.0.1:9/v3",
+                BRAZE_REST_ENDPOINT: "http://localhost:9",
+                PASSKIT_TIMEOUT_MS: "1000",
+              },
+            },
+          }),
+        ],
+        test: { name: "workers", include: ["test/**/*.test.ts"], exclude: ["test/e2e/**"], testTimeout: 20_000 },
+      },
+      {
+        // The proxy under `wrangler dev`, driven from Node, against the fakes on loopback.
+        test: { name: "e2e", include: ["test/e2e/**/*.test.ts"], environment: "node", testTimeout: 240_000, hookTimeout: 90_000 },
+      },
+    ],
   },
 });

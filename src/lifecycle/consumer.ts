@@ -43,14 +43,15 @@ export async function consumeLifecycleBatch(batch: MessageBatch<unknown>, env: E
   }
 
   const chunkSize = config.BRAZE_MAX_OBJECTS_PER_REQUEST;
-  let pending = claims.claimed.map((eventId) => byEvent.get(eventId)!);
+  // Oldest first, so what may be held back below is the freshest.
+  let pending = claims.claimed.map((eventId) => byEvent.get(eventId)!).sort((a, b) => attemptsOf(b) - attemptsOf(a));
   const remainder = pending.length % chunkSize;
   const moreWaiting = batch.messages.length >= FULL_BATCH;
   if (moreWaiting && remainder > 0 && pending.length > 0) {
     // A partial request now would cost Braze rate limit for few events; while more messages are
     // waiting, the remainder joins the next batch instead (a bounded number of times).
     const tail = pending.slice(pending.length - remainder);
-    if (tail.every((entry) => entry.copies.every((copy) => copy.attempts <= MAX_HOLD_BACKS))) {
+    if (tail.every((entry) => attemptsOf(entry) <= MAX_HOLD_BACKS)) {
       pending = pending.slice(0, pending.length - remainder);
       await book.release(tail.map((entry) => entry.message.eventId));
       for (const entry of tail) settle(entry.copies, { kind: "retry", delaySeconds: 0, reason: "held for a fuller request" }, outcomes);
@@ -146,7 +147,11 @@ export function brazeEvent(config: Pick<Config, "BRAZE_EVENT_PREFIX">, message: 
 }
 
 function maxAttempts(chunk: LifecycleMessage[], byEvent: Map<string, { copies: Message<unknown>[] }>): number {
-  return Math.max(...chunk.flatMap((message) => byEvent.get(message.eventId)!.copies.map((copy) => copy.attempts)));
+  return Math.max(...chunk.map((message) => attemptsOf(byEvent.get(message.eventId)!)));
+}
+
+function attemptsOf(entry: { copies: Message<unknown>[] }): number {
+  return Math.max(...entry.copies.map((copy) => copy.attempts));
 }
 
 function settle(copies: Message<unknown>[], outcome: Outcome, outcomes: Map<Message<unknown>, Outcome>): void {

@@ -74,13 +74,15 @@ const MAX_REPLAY_PAGES = 10;
 operators.post("/replay", async (c) => {
   const { value } = await readJsonBody(c.req.raw, c.get("config").MAX_BODY_BYTES);
   const request = validateBody(replayBody, value, () => ["ids", "all"]);
+  // Each id once: an id named twice was sent to the queue twice and counted twice.
+  const ids = "ids" in request ? [...new Set(request.ids)] : undefined;
   const book = ledger(c.env);
   let replayed = 0;
   const skipped: { id: number; reason: string }[] = [];
   let afterId = 0;
   const seen = new Set<number>();
   for (let page = 0; page < MAX_REPLAY_PAGES; page++) {
-    const { items } = "ids" in request ? await book.listDeadLetters(REPLAY_PAGE, 0, request.ids) : await book.listDeadLetters(REPLAY_PAGE, afterId);
+    const { items } = ids ? await book.listDeadLetters(REPLAY_PAGE, 0, ids) : await book.listDeadLetters(REPLAY_PAGE, afterId);
     if (items.length === 0) break;
     afterId = items.at(-1)!.id;
     for (const item of items) seen.add(item.id);
@@ -95,10 +97,10 @@ operators.post("/replay", async (c) => {
       await book.removeDeadLetters(replayable.map(({ id }) => id));
       replayed += replayable.length;
     }
-    if ("ids" in request || items.length < REPLAY_PAGE) break;
+    if (ids || items.length < REPLAY_PAGE) break;
   }
   const { total } = await book.listDeadLetters(1, Number.MAX_SAFE_INTEGER);
-  return c.json({ replayed, skipped, ...("ids" in request ? { notFound: request.ids.filter((id) => !seen.has(id)) } : {}), remaining: total });
+  return c.json({ replayed, skipped, ...(ids ? { notFound: ids.filter((id) => !seen.has(id)) } : {}), remaining: total });
 });
 
 lifecycleRoutes.route("/dead-letters", operators);
