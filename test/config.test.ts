@@ -68,6 +68,8 @@ const cases: [string, ConfigCase][] = [
   ["PASS_CACHE_TTL_SECONDS is a fractional number binding", { variable: "PASS_CACHE_TTL_SECONDS", value: 90.5 }],
   ["PASS_CACHE_TTL_SECONDS is a duration string", { variable: "PASS_CACHE_TTL_SECONDS", value: "1h" }],
   ["PASSKIT_PASS_URL_TEMPLATE has no {passId}", { variable: "PASSKIT_PASS_URL_TEMPLATE", value: "https://q.passkit.net/~/#/p/" }],
+  ["PASSKIT_PASS_URL_TEMPLATE would put javascript: links in messages", { variable: "PASSKIT_PASS_URL_TEMPLATE", value: "javascript:alert('{passId}')" }],
+  ["PASSKIT_PASS_URL_TEMPLATE is plain http", { variable: "PASSKIT_PASS_URL_TEMPLATE", value: "http://q.passkit.net/~/#/p/{passId}" }],
 ];
 
 describe("a misconfigured proxy fails closed and says which variable is wrong", () => {

@@ -269,6 +269,13 @@ describe("webhooks that cannot become a Braze event", () => {
     expect(JSON.parse(items[0]!.eventJson)).toMatchObject({ name: "installed", passId: PASS_ID, campaignName: "summer-loyalty" });
   });
 
+  it("refuses an event whose user id Braze could not take with a clear 422, not a misleading dead letter", async () => {
+    const response = await deliver(webhook("PASS_EVENT_INSTALLED", { userDefinedId: undefined, recordData: { "members.member.externalId": "u".repeat(600) } }));
+    expect(response.status).toBe(422);
+    expect((await response.json<{ detail: string }>()).detail).toContain("externalId");
+    expect(send).not.toHaveBeenCalled();
+  });
+
   it("refuses an unknown event name with a 422 pointing at /event and queues nothing", async () => {
     const response = await deliver(webhook("PASS_EVENT_TELEPORTED"));
     expect(response.status).toBe(422);

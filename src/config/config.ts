@@ -56,8 +56,9 @@ export const configSchema = z.object({
   PASSKIT_PASS_URL_TEMPLATE: z
     .string()
     .default("https://q.passkit.net/~/#/p/{passId}")
-    .refine((t) => t.includes("{passId}") && URL.canParse(t.replace("{passId}", "x")), {
-      message: "must be a URL containing {passId}",
+    // The URL Braze puts in messages: https only, so a typo cannot ship javascript: or http links.
+    .refine((t) => t.includes("{passId}") && URL.canParse(t.replace("{passId}", "x")) && new URL(t.replace("{passId}", "x")).protocol === "https:", {
+      message: "must be an https:// URL containing {passId}",
     }),
   BRAZE_REST_ENDPOINT: upstreamUrl.default("https://rest.iad-01.braze.com").transform((u) => u.replace(/\/+$/, "")),
   BRAZE_MAX_OBJECTS_PER_REQUEST: intFrom(1, 75, 75),

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { ProblemError } from "../http/problem.ts";
 import { passUrl } from "../passkit/inferred.ts";
-import { lifecycleEventId, type LifecycleMessage } from "./events.ts";
+import { lifecycleEventId, lifecycleMessageSchema, type LifecycleMessage } from "./events.ts";
 import { ACCEPTED_EVENTS, externalIdFromRecordData, lifecycleNameOf, occurredAt, platformOf, statusOverride } from "./inferred.ts";
 import { sha256Hex } from "../passkit/token.ts";
 
@@ -59,7 +59,19 @@ export async function fromPassKitWebhook(webhook: PassKitWebhook, passUrlTemplat
   };
   const externalId = pass.userDefinedId || pass.externalId || externalIdFromRecordData(pass.recordData);
   if (!externalId) return { kind: "no_user", eventId, known };
-  return { kind: "event", message: { ...known, externalId } };
+  // Checked here, not first in the consumer, so an oversized field is a clear 422 to PassKit
+  // rather than a dead letter called "invalid_message".
+  const message = lifecycleMessageSchema.safeParse({ ...known, externalId });
+  if (!message.success) {
+    const issue = message.error.issues[0]!;
+    throw new ProblemError({
+      status: 422,
+      code: "validation_failed",
+      title: "Webhook failed validation",
+      detail: `The event cannot be relayed to Braze: ${issue.path.join(".")} ${issue.message}.`,
+    });
+  }
+  return { kind: "event", message: message.data };
 }
 
 /** JSON with object keys sorted, so the same payload always hashes the same. */
