@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { createPassSchema, passViewSchema, updatePassSchema } from "./passes/schemas.ts";
+import { passKitWebhookSchema } from "./lifecycle/passkit-webhook.ts";
 
 /** OpenAPI 3.1 (JSON Schema 2020-12) built from the same zod schemas the routes validate with. */
 const schema = (s: z.ZodType, io: "input" | "output") => {
@@ -85,13 +86,48 @@ export function openApiDocument(): object {
           responses: { "200": { description: "Invalidated", ...passAnswer }, ...errors(400, 401, 404, 429, 500, 502, 504) },
         },
       },
+      "/v1/lifecycle/passkit": Object.fromEntries(
+        ["post", "put", "delete"].map((method) => [
+          method,
+          {
+            summary: "PassKit pass-event webhook; signed (x-passkit-signature) when PASSKIT_WEBHOOK_SECRET is set, else Basic auth",
+            security: [{ basic: [] }, { passkitSignature: [] }],
+            requestBody: { required: true, content: { "application/json": { schema: { $ref: "#/components/schemas/PassKitWebhook" } } } },
+            responses: { "202": { description: "Queued for Braze (or kept as a dead letter when it has no user)" }, ...errors(400, 401, 413, 415, 422, 500, 503) },
+          },
+        ]),
+      ),
+      "/v1/lifecycle/dead-letters": {
+        get: {
+          summary: "Undeliverable lifecycle events with their reasons",
+          parameters: [
+            { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 100, default: 50 } },
+            { name: "cursor", in: "query", schema: { type: "string" }, description: "nextCursor of the previous page" },
+          ],
+          responses: { "200": { description: "{items, total, nextCursor}" }, ...errors(400, 401, 500) },
+        },
+      },
+      "/v1/lifecycle/dead-letters/replay": {
+        post: {
+          summary: "Send dead letters through the queue again and remove them",
+          requestBody: {
+            required: true,
+            content: { "application/json": { schema: { oneOf: [{ type: "object", required: ["ids"], properties: { ids: { type: "array", items: { type: "integer" }, maxItems: 100 } } }, { type: "object", required: ["all"], properties: { all: { const: true } } }] } } },
+          },
+          responses: { "200": { description: "{replayed, skipped, notFound?, remaining}" }, ...errors(400, 401, 422, 500) },
+        },
+      },
     },
     components: {
-      securitySchemes: { basic: { type: "http", scheme: "basic" } },
+      securitySchemes: {
+        basic: { type: "http", scheme: "basic" },
+        passkitSignature: { type: "apiKey", in: "header", name: "x-passkit-signature" },
+      },
       schemas: {
         CreatePass: schema(createPassSchema, "input"),
         UpdatePass: schema(updatePassSchema, "input"),
         Pass: schema(passViewSchema, "output"),
+        PassKitWebhook: schema(passKitWebhookSchema, "input"),
       },
       responses: { Problem: problem },
     },

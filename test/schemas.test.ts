@@ -296,10 +296,10 @@ describe("identifiers", () => {
     expect(createErrors({ ...required, templateName: "" })).toEqual([{ pointer: "/templateName", detail: "must not be empty" }]);
   });
 
-  it("accepts 256 characters and refuses 257", () => {
-    expect(validateCreate({ ...required, userDefinedId: "u".repeat(256) }).userDefinedId).toHaveLength(256);
-    expect(createErrors({ ...required, userDefinedId: "u".repeat(257) })).toEqual([
-      { pointer: "/userDefinedId", detail: "must be at most 256 characters" },
+  it("accepts 255 characters (Braze's property limit) and refuses 256", () => {
+    expect(validateCreate({ ...required, userDefinedId: "u".repeat(255) }).userDefinedId).toHaveLength(255);
+    expect(createErrors({ ...required, userDefinedId: "u".repeat(256) })).toEqual([
+      { pointer: "/userDefinedId", detail: "must be at most 255 characters" },
     ]);
   });
 

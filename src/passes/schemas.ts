@@ -7,11 +7,12 @@ import { z } from "zod";
 
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
 
-/** An identifier that travels to PassKit as an exact query value: never trimmed or rewritten. */
+/** An identifier that travels to PassKit as an exact query value: never trimmed or rewritten.
+ * At most 255 characters: the campaign reaches Braze as an event property, capped there at 255. */
 export const identifier = z
   .string({ error: "must be a string" })
   .min(1, { error: "must not be empty" })
-  .max(256, { error: "must be at most 256 characters" })
+  .max(255, { error: "must be at most 255 characters" })
   .refine((value) => !CONTROL_CHARACTERS.test(value), { error: "must not contain control characters" })
   .refine((value) => value.isWellFormed(), { error: "must be well-formed Unicode (no lone surrogates)" });
 
@@ -83,7 +84,7 @@ const passFields = {
 
 export const createPassSchema = z
   .strictObject({ campaignName: identifier, userDefinedId: identifier, ...passFields })
-  .meta({ id: "CreatePass", description: "A Braze create webhook body; campaignName, templateName and userDefinedId are required." });
+  .meta({ description: "A Braze create webhook body; campaignName, templateName and userDefinedId are required." });
 
 export const updatePassSchema = z
   .strictObject({
@@ -92,7 +93,7 @@ export const updatePassSchema = z
     ...passFields,
     templateName: identifier.optional(),
   })
-  .meta({ id: "UpdatePass", description: "A Braze update webhook body: the create fields, all optional." });
+  .meta({ description: "A Braze update webhook body: the create fields, all optional." });
 
 export type CreatePass = z.output<typeof createPassSchema>;
 export type UpdatePass = z.output<typeof updatePassSchema>;
@@ -119,6 +120,6 @@ export const passViewSchema = z
     isInvalid: z.boolean(),
     expiryDate: z.string().nullable(),
   })
-  .meta({ id: "Pass" });
+  .meta({ description: "A pass as the Connected Content lookup answers it." });
 
 export type PassView = z.output<typeof passViewSchema>;
