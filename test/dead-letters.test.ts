@@ -173,6 +173,17 @@ describe("POST /v1/lifecycle/dead-letters/replay", () => {
     expect(await stored()).toEqual([letters[0]!.eventId]);
   });
 
+  it("keeps a letter whose replay failed again before the replay finished removing it", async () => {
+    const letter = await deliverable(1);
+    await ledger(env).addDeadLetters([letter], 1_000);
+    const [read] = (await ledger(env).listDeadLetters(10)).items;
+    // Meanwhile the replayed message fails at Braze again and is dead-lettered anew.
+    await ledger(env).addDeadLetters([{ ...letter, reason: "braze_bad_request: Invalid 'external_id'" }], 2_000);
+    await ledger(env).removeDeadLetters([{ id: read!.id, lastFailedAt: read!.lastFailedAt }]);
+    const { items } = await ledger(env).listDeadLetters(10);
+    expect(items.map((i) => i.reason)).toEqual(["braze_bad_request: Invalid 'external_id'"]);
+  });
+
   it("sends a letter once when its id is named twice", async () => {
     const [a, b] = await seed([await deliverable(1), await deliverable(2)]);
     const result = await (await replay({ ids: [a!.id, a!.id] })).json<Replayed>();

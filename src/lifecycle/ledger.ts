@@ -125,12 +125,21 @@ export class LifecycleLedger extends DurableObject<Env> {
     const rows = ids
       ? ids.flatMap((id) => this.sql.exec<DeadLetterRow>("SELECT * FROM dead_letters WHERE id = ?", id).toArray())
       : this.sql.exec<DeadLetterRow>("SELECT * FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?", afterId, limit).toArray();
-    const total = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM dead_letters").one().n;
-    return { items: rows.map(toDeadLetter), total };
+    return { items: rows.map(toDeadLetter), total: this.countDeadLetters() };
   }
 
-  removeDeadLetters(ids: number[]): void {
-    for (const id of ids) this.sql.exec("DELETE FROM dead_letters WHERE id = ?", id);
+  countDeadLetters(): number {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM dead_letters").one().n;
+  }
+
+  /**
+   * Removes replayed dead letters, unless one failed again since it was read (its replay already
+   * came back as a new failure): that newer failure stays.
+   */
+  removeDeadLetters(letters: Pick<DeadLetter, "id" | "lastFailedAt">[]): void {
+    for (const { id, lastFailedAt } of letters) {
+      this.sql.exec("DELETE FROM dead_letters WHERE id = ? AND last_failed_at = ?", id, Date.parse(lastFailedAt));
+    }
   }
 
   override async alarm(): Promise<void> {

@@ -88,18 +88,18 @@ operators.post("/replay", async (c) => {
     for (const item of items) seen.add(item.id);
     const replayable = items.flatMap((item) => {
       const parsed = lifecycleMessageSchema.safeParse(JSON.parse(item.eventJson));
-      if (parsed.success) return [{ id: item.id, message: parsed.data }];
+      if (parsed.success) return [{ id: item.id, lastFailedAt: item.lastFailedAt, message: parsed.data }];
       skipped.push({ id: item.id, reason: `not replayable: ${item.reason}` });
       return [];
     });
     if (replayable.length > 0) {
       await c.env.LIFECYCLE_EVENTS.sendBatch(replayable.map(({ message }) => ({ body: message, contentType: "json" as const })));
-      await book.removeDeadLetters(replayable.map(({ id }) => id));
+      await book.removeDeadLetters(replayable.map(({ id, lastFailedAt }) => ({ id, lastFailedAt })));
       replayed += replayable.length;
     }
     if (ids || items.length < REPLAY_PAGE) break;
   }
-  const { total } = await book.listDeadLetters(1, Number.MAX_SAFE_INTEGER);
+  const total = await book.countDeadLetters();
   return c.json({ replayed, skipped, ...(ids ? { notFound: ids.filter((id) => !seen.has(id)) } : {}), remaining: total });
 });
 
