@@ -31,9 +31,12 @@ app.use("/v1/*", async function config(c, next) {
 app.route("/v1/passes", passRoutes);
 app.route("/v1/lifecycle", lifecycleRoutes);
 
-app.notFound((c) =>
-  problemResponse({ status: 404, code: "route_not_found", title: "Not found", detail: `No route for ${c.req.method} ${new URL(c.req.url).pathname}.` }, c.get("requestId")),
-);
+app.notFound((c) => {
+  const path = new URL(c.req.url).pathname;
+  // Shortened: an error answer never quotes a large request back.
+  const shown = path.length > 200 ? `${path.slice(0, 200)}…` : path;
+  return problemResponse({ status: 404, code: "route_not_found", title: "Not found", detail: `No route for ${c.req.method} ${shown}.` }, c.get("requestId"));
+});
 
 app.onError((error, c) => {
   const requestId = c.get("requestId") ?? crypto.randomUUID();

@@ -9,7 +9,13 @@ import { sha256Hex } from "../passkit/token.ts";
 export const passKitWebhookSchema = z.object({
   event: z.string().min(1).max(64),
   pass: z.looseObject({
-    id: z.string().min(1).max(255),
+    // Well-formed: the id goes through encodeURIComponent into the pass URL, which throws a
+    // URIError (a 500) on a lone surrogate such as "\udfff".
+    id: z
+      .string()
+      .min(1)
+      .max(255)
+      .refine((value) => value.isWellFormed(), { error: "must be well-formed Unicode (no lone surrogates)" }),
     classId: z.string().max(255).optional(),
     campaignName: z.string().max(255).optional(),
     userDefinedId: z.string().max(512).optional(),
@@ -69,9 +75,29 @@ export async function fromPassKitWebhook(webhook: PassKitWebhook, passUrlTemplat
       code: "validation_failed",
       title: "Webhook failed validation",
       detail: `The event cannot be relayed to Braze: ${issue.path.join(".")} ${issue.message}.`,
+      // Every 422 validation failure carries pointers (CONTRACT §4); these point at the body field
+      // the message field came from, e.g. a long pass id that made passUrl too long.
+      errors: message.error.issues.map((failed) => ({ pointer: sourcePointer(String(failed.path[0]), pass), detail: `${String(failed.path[0])} ${failed.message}` })),
     });
   }
   return { kind: "event", message: message.data };
+}
+
+/** The pointer into the webhook body of the field a canonical message field is taken from. */
+function sourcePointer(field: string, pass: PassKitWebhook["pass"]): string {
+  switch (field) {
+    case "passId":
+    case "passUrl":
+      return "/pass/id";
+    case "externalId":
+      return pass.userDefinedId ? "/pass/userDefinedId" : pass.externalId ? "/pass/externalId" : "/pass/recordData";
+    case "campaignName":
+      return pass.campaignName !== undefined ? "/pass/campaignName" : "/pass/classId";
+    case "templateName":
+      return "/pass/templateName";
+    default:
+      return "/pass";
+  }
 }
 
 /** JSON with object keys sorted, so the same payload always hashes the same. */

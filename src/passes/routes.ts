@@ -132,7 +132,13 @@ passRoutes.put("/:campaignName/:userDefinedId", async (c) => {
   }
   const { campaignName: _c, userDefinedId: _u, ...changes } = update;
   if (Object.keys(changes).length === 0) {
-    throw new ProblemError({ status: 422, code: "validation_failed", title: "Body failed validation", detail: "The body has no fields to update." });
+    throw new ProblemError({
+      status: 422,
+      code: "validation_failed",
+      title: "Body failed validation",
+      detail: "The body has no fields to update.",
+      errors: [{ pointer: "", detail: "has no fields to update" }],
+    });
   }
   const client = createPassKitClient(config);
   if (isDryRun(c)) return dryRun(c, client.requests.update(campaignName, userDefinedId, changes));

@@ -14,7 +14,10 @@ export const identifier = z
   .min(1, { error: "must not be empty" })
   .max(255, { error: "must be at most 255 characters" })
   .refine((value) => !CONTROL_CHARACTERS.test(value), { error: "must not contain control characters" })
-  .refine((value) => value.isWellFormed(), { error: "must be well-formed Unicode (no lone surrogates)" });
+  .refine((value) => value.isWellFormed(), { error: "must be well-formed Unicode (no lone surrogates)" })
+  // URL parsing removes a "." or ".." path segment (%2E%2E too) before any Worker sees it, so a
+  // pass so named could be created but never looked up, updated or deleted.
+  .refine((value) => value !== "." && value !== "..", { error: 'cannot be "." or "..": no URL path can address it' });
 
 /** Liquid renders everything as text, so "true"/"false" are accepted as booleans. */
 const liquidBoolean = z
