@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { createPassSchema, passViewSchema, updatePassSchema } from "./passes/schemas.ts";
 import { passKitWebhookSchema } from "./lifecycle/passkit-webhook.ts";
 

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { sha256Hex } from "../passkit/token.ts";
 
 /** CONTRACT §6: the lifecycle names; Braze sees BRAZE_EVENT_PREFIX + name. */

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { ProblemError } from "../http/problem.ts";
 import { passUrl } from "../passkit/inferred.ts";
 import { lifecycleEventId, lifecycleMessageSchema, type LifecycleMessage } from "./events.ts";

@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import type { AppContext } from "../env.ts";
 import { authenticateBasic, requireBasicAuth, UNAUTHORIZED } from "../auth/basic-auth.ts";
 import { ProblemError } from "../http/problem.ts";

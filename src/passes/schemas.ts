@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * Bodies of the Braze webhooks (CONTRACT §3). These schemas are the single source of truth: the

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { Config } from "../config/config.ts";
 import { PassKitError, type PassKitFailure } from "./failures.ts";
 import { mayBeDuplicateCreate, passKitAuthorization, passKitErrorReason } from "./inferred.ts";
