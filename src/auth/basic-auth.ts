@@ -27,13 +27,24 @@ export function decodeBasicAuthorization(header: string | null | undefined): str
  * password matched.
  */
 export async function matchCredential(presented: string, credentials: readonly Credential[]): Promise<Credential | undefined> {
-  const presentedDigest = await sha256(presented);
+  const [presentedDigest, digests] = await Promise.all([sha256(presented), lineDigests(credentials)]);
   let matched: Credential | undefined;
-  for (const credential of credentials) {
-    const equal = crypto.subtle.timingSafeEqual(presentedDigest, await sha256(credential.line));
-    if (equal) matched = credential;
-  }
+  credentials.forEach((credential, index) => {
+    if (crypto.subtle.timingSafeEqual(presentedDigest, digests[index]!)) matched = credential;
+  });
   return matched;
+}
+
+/** The configured lines' digests, computed once per parsed config rather than per request. */
+const digestsOf = new WeakMap<readonly Credential[], Promise<ArrayBuffer[]>>();
+
+function lineDigests(credentials: readonly Credential[]): Promise<ArrayBuffer[]> {
+  let digests = digestsOf.get(credentials);
+  if (!digests) {
+    digests = Promise.all(credentials.map((credential) => sha256(credential.line)));
+    digestsOf.set(credentials, digests);
+  }
+  return digests;
 }
 
 async function sha256(text: string): Promise<ArrayBuffer> {

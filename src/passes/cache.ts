@@ -23,9 +23,15 @@ export const STALE_SECONDS = 86_400;
 export const MEMORY_TTL_MS = 5_000;
 const MEMORY_MAX_ENTRIES = 5_000;
 
-/** `pass:` + SHA-256 of the pair: fixed length whatever the identifiers hold (KV keys max 512 B). */
+/** `pass:` + SHA-256 of the pair: fixed length whatever the identifiers hold (KV keys max 512 B).
+ * Remembered for the pairs this isolate saw lately, so a repeated lookup hashes nothing. */
 export async function passKey(campaignName: string, userDefinedId: string): Promise<string> {
-  return `pass:${await sha256Hex(JSON.stringify([campaignName, userDefinedId]))}`;
+  const pair = JSON.stringify([campaignName, userDefinedId]);
+  const known = passKeys.get(pair, 0);
+  if (known) return known;
+  const key = `pass:${await sha256Hex(pair)}`;
+  passKeys.set(pair, key, Number.POSITIVE_INFINITY);
+  return key;
 }
 
 /** A bounded LRU map whose entries expire. */
@@ -63,6 +69,7 @@ export class MemoryLayer<V> {
 
 /** Shared by every request this isolate serves. */
 export const lookupMemory = new MemoryLayer<CacheEntry>(MEMORY_MAX_ENTRIES);
+const passKeys = new MemoryLayer<string>(MEMORY_MAX_ENTRIES);
 
 export class PassCache {
   private readonly kv: KVNamespace;
