@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readDotenv } from "./dotenv.ts";
 import { startLocalFakes } from "./local-fakes.ts";
-import { WRANGLER } from "./wrangler-dev.ts";
+import { OFFLINE_ENV, WRANGLER } from "./wrangler-dev.ts";
 
 const PROXY_PORT = 8787;
 const PASSKIT_PORT = 8788;
@@ -45,7 +45,7 @@ if (realBraze) {
   console.log(`[start] Braze fake: ${fakes.brazeUrl} (events it accepted: GET ${fakes.brazeUrl}/__fake/state)`);
 }
 
-const wrangler = spawn(process.execPath, [WRANGLER, ...args], { stdio: "inherit", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
+const wrangler = spawn(process.execPath, [WRANGLER, ...args], { stdio: "inherit", env: { ...process.env, ...OFFLINE_ENV } });
 const stop = () => wrangler.kill("SIGINT");
 process.on("SIGINT", stop);
 process.on("SIGTERM", stop);

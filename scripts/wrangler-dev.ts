@@ -7,6 +7,12 @@ import { createServer } from "node:net";
 
 export const WRANGLER = fileURLToPath(new URL("../node_modules/wrangler/bin/wrangler.js", import.meta.url));
 
+/**
+ * Keeps wrangler on loopback: no telemetry, no version check (the banner asks the npm registry),
+ * and no download of `Request.cf` data from workers.cloudflare.com.
+ */
+export const OFFLINE_ENV = { WRANGLER_SEND_METRICS: "false", WRANGLER_HIDE_BANNER: "true", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
+
 /** The proxy running under `wrangler dev` on loopback, with its own throwaway local storage. */
 export interface WranglerDev {
   url: string;
@@ -29,7 +35,7 @@ export async function startWranglerDev(options: WranglerDevOptions): Promise<Wra
   const child = spawn(
     process.execPath,
     [WRANGLER, "dev", "--ip", "127.0.0.1", "--port", String(port), "--env-file", envFile, "--persist-to", join(dir, "state"), "--show-interactive-dev-session=false"],
-    { detached: true, env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" }, stdio: ["ignore", "pipe", "pipe"] },
+    { detached: true, env: { ...process.env, ...OFFLINE_ENV, CI: "true" }, stdio: ["ignore", "pipe", "pipe"] },
   );
   let log = "";
   child.stdout?.on("data", (chunk) => (log += chunk));

@@ -1,0 +1,22 @@
+/**
+ * The benchmark's ceiling: the least a Worker can do to answer a Connected Content lookup. It
+ * answers every request with a fixed JSON body the size of the proxy's lookup answer for the
+ * benchmark's users (`npm run bench` prints both sizes), so the gap between this and `lookup_hit`
+ * is what the proxy itself costs.
+ */
+const BODY = JSON.stringify({
+  id: "Ab3dEf6hIj9lMn2pQr5tUv",
+  url: "https://q.passkit.net/~/#/p/Ab3dEf6hIj9lMn2pQr5tUv",
+  campaignName: "bench-hit",
+  userDefinedId: "hit-user-000000",
+  isVoided: false,
+  isRedeemed: false,
+  isInvalid: false,
+  expiryDate: null,
+});
+
+export default {
+  fetch(): Response {
+    return new Response(BODY, { headers: { "Content-Type": "application/json" } });
+  },
+};

@@ -1,0 +1,402 @@
+/**
+ * `npm run bench`: the proxy as `wrangler deploy` builds it, on workerd through Miniflare with the
+ * bindings of wrangler.toml and the PassKit and Braze fakes on loopback, measured against a
+ * ceiling worker under the identical harness (and on bare workerd). Prints a markdown table and
+ * writes .bench/results.json. Loopback only, bounded (well under 3 minutes), stops by itself.
+ * The goals are printed next to the figures, not asserted.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { passKitAuthorization } from "../src/passkit/inferred.ts";
+import { signPassKitToken } from "../src/passkit/token.ts";
+import { machineFacts, renderReport, type BenchResults, type Figure } from "./bench-report.ts";
+import { buildWorker, HARNESS_AUTHORIZATION, HARNESS_SECRETS, startProxy, startWorker } from "./harness.ts";
+import { startLocalFakes } from "./local-fakes.ts";
+import { runInterleaved, runLoad, summarize, type LoadPlan, type LoadResult } from "./load.ts";
+import { startRawWorkerd } from "./raw-workerd.ts";
+
+const WARMUP_SECONDS = 2;
+const MEASURE_SECONDS = 8;
+/** Compared scenarios take turns in slices of MEASURE_SECONDS / ROUNDS. */
+const ROUNDS = 2;
+/** Enough to keep workerd busy on a small machine without measuring mostly queueing. */
+const THROUGHPUT_CONNECTIONS = 32;
+/** The latency pair runs one request at a time, so p50 is service time, not time in a queue. */
+const LATENCY_CONNECTIONS = 1;
+/** lookup_hit's users, each looked up once to warm the cache, then again and again. */
+const HIT_USERS = 2_000;
+/** lookup_hit_hot's users: so few that nearly every answer comes from the isolate's memory,
+ * which separates the proxy's own cost from that of (simulated) KV reads. */
+const HOT_USERS = 100;
+/** lookup_miss's users: several times what one connection looks up in its 10 s here, so none
+ * repeats; if a faster proxy ever runs out, the run stops early and the table says so. */
+const MISS_USERS = 5_000;
+/** direct_upstream's distinct PassKit URLs (each with its own signed token). */
+const DIRECT_URLS = 2_000;
+const BURST = 100;
+const RELAYED_EVENTS = 1_500;
+const BRAZE_BATCH = 75;
+const RELAY_DEADLINE_MS = 30_000;
+const SCENARIO_ORDER = ["ceiling_raw_workerd", "ceiling", "ceiling_miniflare_router", "lookup_hit", "lookup_hit_hot", "lookup_miss", "direct_upstream", "create", "lifecycle_intake"];
+/** Past this the run is abandoned, whatever it is doing: the bench must stop by itself. */
+const HARD_LIMIT_MS = 175_000;
+
+const started = performance.now();
+const startedAt = new Date();
+const cleanups: (() => Promise<void>)[] = [];
+async function cleanUp(): Promise<void> {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch((error: unknown) => console.error(`[bench] cleanup: ${String(error)}`));
+}
+setTimeout(() => {
+  console.error(`[bench] still running after ${HARD_LIMIT_MS / 1000} s: stopping.`);
+  void cleanUp().finally(() => process.exit(2));
+}, HARD_LIMIT_MS).unref();
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void cleanUp().finally(() => process.exit(130)));
+// A failure anywhere (top-level await included) still stops workerd and the servers.
+for (const event of ["uncaughtException", "unhandledRejection"] as const) {
+  process.once(event, (error: unknown) => {
+    console.error("[bench] failed:", error);
+    void cleanUp().finally(() => process.exit(1));
+  });
+}
+
+function log(message: string): void {
+  console.error(`[bench ${((performance.now() - started) / 1000).toFixed(1).padStart(5)} s] ${message}`);
+}
+
+const machine = machineFacts();
+
+const fakes = await startLocalFakes({
+  passkitKey: HARNESS_SECRETS.PASSKIT_API_KEY,
+  passkitSecret: HARNESS_SECRETS.PASSKIT_API_SECRET,
+  brazeKey: HARNESS_SECRETS.BRAZE_API_KEY,
+});
+cleanups.push(() => fakes.close());
+
+/** Puts a pass straight into the fake (no HTTP), through its strict create path. */
+async function seedPass(campaignName: string, userDefinedId: string): Promise<void> {
+  const url = new URL(`${fakes.passkitUrl}/passes`).href;
+  const body = JSON.stringify({ templateName: "bench-template", campaignName, userDefinedId });
+  const token = await signPassKitToken({ key: HARNESS_SECRETS.PASSKIT_API_KEY, secret: HARNESS_SECRETS.PASSKIT_API_SECRET, method: "POST", url, body });
+  const response = await fakes.passkit.handle(
+    new Request(url, { method: "POST", headers: { Authorization: passKitAuthorization(token), "Content-Type": "application/json" }, body }),
+  );
+  if (!response.ok) throw new Error(`seeding ${campaignName}/${userDefinedId} failed: ${response.status} ${await response.text()}`);
+}
+
+async function inPool<T>(items: readonly T[], concurrency: number, each: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) await each(items[next++]!);
+    }),
+  );
+}
+
+const pad = (n: number) => String(n).padStart(6, "0");
+const range = (count: number) => Array.from({ length: count }, (_, n) => n);
+
+async function seedAll(): Promise<void> {
+  const seeds: [string, string][] = [
+    ...range(HIT_USERS).map((n): [string, string] => ["bench-hit", `hit-user-${pad(n)}`]),
+    ...range(HOT_USERS).map((n): [string, string] => ["bench-hot", `hot-user-${pad(n)}`]),
+    ...range(MISS_USERS).map((n): [string, string] => ["bench-miss", `miss-user-${pad(n)}`]),
+    ["bench-burst", "burst-user"],
+  ];
+  await inPool(seeds, 64, ([campaign, user]) => seedPass(campaign, user));
+}
+
+log("building the proxy and the ceiling worker (wrangler deploy --dry-run), seeding the PassKit fake");
+const timed = async <T>(what: string, work: Promise<T>): Promise<T> => {
+  const result = await work;
+  log(`${what}: done`);
+  return result;
+};
+const [proxyBuild, ceilingBuild] = await Promise.all([
+  timed("proxy build", buildWorker("wrangler.toml", ".bench/build")),
+  timed("ceiling build", buildWorker("bench/ceiling/wrangler.toml", ".bench/ceiling-build")),
+  timed(`seeding ${HIT_USERS + HOT_USERS + MISS_USERS + 1} passes`, seedAll()),
+]);
+
+const scenarios: Record<string, LoadResult> = {};
+const notes: Record<string, string> = {};
+/** Runs the plans interleaved in ROUNDS slices (see runInterleaved) and records their results. */
+async function measure(plans: Omit<LoadPlan, "warmupSeconds" | "durationSeconds">[]): Promise<LoadResult[]> {
+  const rounds = plans.length > 1 ? ROUNDS : 1;
+  log(`${plans.map((plan) => `${plan.name} (${plan.connections} conn.)`).join(", ")}: ${WARMUP_SECONDS} s warm-up + ${MEASURE_SECONDS} s each${rounds > 1 ? `, taking turns in ${rounds} slices` : ""}`);
+  const results = await runInterleaved(
+    plans.map((plan) => ({ ...plan, warmupSeconds: WARMUP_SECONDS, durationSeconds: MEASURE_SECONDS })),
+    rounds,
+  );
+  for (const result of results) scenarios[result.name] = result;
+  return results;
+}
+
+// The ceiling on bare workerd and under the harness; both stay up until the proxy's hits are done.
+const raw = await startRawWorkerd(ceilingBuild, ".bench/raw-workerd");
+cleanups.push(() => raw.stop());
+const ceilingWorker = await startWorker({ built: ceilingBuild });
+cleanups.push(() => ceilingWorker.dispose());
+const ceilingBody = await (await fetch(ceilingWorker.url, { headers: { "Accept-Encoding": "identity" } })).text();
+log("starting the proxy under the harness");
+const proxy = await startProxy(proxyBuild, fakes);
+cleanups.push(() => proxy.dispose());
+const auth = { Authorization: HARNESS_AUTHORIZATION };
+
+function passKitGets(campaignName: string): number {
+  return fakes.passkit.apiCalls("GET").filter((call) => new URL(call.url).searchParams.get("campaignName") === campaignName).length;
+}
+
+// lookup_hit: every user looked up once (the cache fills), then the run over the same users.
+const warmStatuses: Record<string, number> = {};
+const warmPaths = [...range(HIT_USERS).map((n) => `/v1/passes/bench-hit/hit-user-${pad(n)}`), ...range(HOT_USERS).map((n) => `/v1/passes/bench-hot/hot-user-${pad(n)}`)];
+await inPool(warmPaths, 16, async (path) => {
+  const response = await fetch(`${proxy.url}${path}`, { headers: auth });
+  await response.arrayBuffer();
+  warmStatuses[response.status] = (warmStatuses[response.status] ?? 0) + 1;
+});
+if (warmStatuses[200] !== warmPaths.length) throw new Error(`warming lookup_hit's cache: ${JSON.stringify(warmStatuses)}\n${proxy.logs.join("\n")}`);
+const lookupBody = await (await fetch(`${proxy.url}/v1/passes/bench-hit/hit-user-000000`, { headers: { ...auth, "Accept-Encoding": "identity" } })).text();
+
+const ceilingPlan = { method: "GET" as const, path: "/", count: 1, connections: THROUGHPUT_CONNECTIONS, expect: [200] };
+await measure([{ ...ceilingPlan, name: "ceiling_miniflare_router", url: ceilingWorker.entryUrl, ...serverPid(ceilingWorker.pid) }]);
+// The rest runs symmetrically (raw, ceiling, lookups, ceiling, raw) so that a drift in the
+// machine's background load weighs on each side of a ratio alike; the lookups run unbroken, as
+// the in-isolate layer keeps an entry 5 s and slicing would send more of them to KV.
+const half = { warmupSeconds: WARMUP_SECONDS, durationSeconds: MEASURE_SECONDS / 2 };
+const rawPlan: LoadPlan = { ...ceilingPlan, ...half, name: "ceiling_raw_workerd", url: raw.url, ...serverPid(raw.pid) };
+const ceilingFull: LoadPlan = { ...ceilingPlan, ...half, name: "ceiling", url: ceilingWorker.url, ...serverPid(ceilingWorker.pid) };
+const hitPlan: LoadPlan = {
+  name: "lookup_hit",
+  url: proxy.url,
+  connections: THROUGHPUT_CONNECTIONS,
+  method: "GET",
+  path: "/v1/passes/bench-hit/hit-user-{n}",
+  headers: auth,
+  count: HIT_USERS,
+  expect: [200],
+  tally: "X-Cache",
+  ...serverPid(proxy.pid),
+  warmupSeconds: WARMUP_SECONDS,
+  durationSeconds: MEASURE_SECONDS,
+};
+const hotPlan: LoadPlan = { ...hitPlan, name: "lookup_hit_hot", path: "/v1/passes/bench-hot/hot-user-{n}", count: HOT_USERS };
+log(
+  `ceiling_raw_workerd and ceiling ${MEASURE_SECONDS / 2} s each, lookup_hit and lookup_hit_hot ${MEASURE_SECONDS} s each, ` +
+    `ceiling and ceiling_raw_workerd ${MEASURE_SECONDS / 2} s each again; ${THROUGHPUT_CONNECTIONS} conn., ${WARMUP_SECONDS} s warm-up before each first run`,
+);
+const rawBefore = await runLoad(rawPlan);
+const ceilingBefore = await runLoad(ceilingFull);
+const hit = summarize(hitPlan, [await runLoad(hitPlan)]);
+const hot = summarize(hotPlan, [await runLoad(hotPlan)]);
+const ceilingAfter = await runLoad({ ...ceilingFull, warmupSeconds: 0 });
+const rawAfter = await runLoad({ ...rawPlan, warmupSeconds: 0 });
+const ceiling = summarize(ceilingFull, [ceilingBefore, ceilingAfter]);
+scenarios.ceiling_raw_workerd = summarize(rawPlan, [rawBefore, rawAfter]);
+scenarios.ceiling = ceiling;
+scenarios.lookup_hit = hit;
+scenarios.lookup_hit_hot = hot;
+await raw.stop();
+await ceilingWorker.dispose();
+const hitLookups = HIT_USERS + 1 + hit.warmupResponses + hit.responses;
+const hitPassKitCalls = passKitGets("bench-hit");
+notes.ceiling_raw_workerd = "bare workerd, generated capnp config";
+notes.ceiling = "the harness: Miniflare, the Worker's own socket";
+notes.ceiling_miniflare_router = "through Miniflare's entry router (what `wrangler dev` serves)";
+notes.lookup_hit = `${HIT_USERS} users, cache warm (KV and in-isolate hits alike); X-Cache ${tallyText(hit)}`;
+notes.lookup_hit_hot = `${HOT_USERS} users: nearly all from the isolate's memory, hardly any KV read; X-Cache ${tallyText(hot)}`;
+
+// lookup_miss next to direct_upstream: the same fake GET, through the proxy and called directly.
+const directUrls = range(DIRECT_URLS).map((n) => new URL(`${fakes.passkitUrl}/passes?userDefinedId=miss-user-${pad(n)}&campaignName=bench-miss`));
+const authorizations = await Promise.all(
+  directUrls.map(async (url) =>
+    passKitAuthorization(await signPassKitToken({ key: HARNESS_SECRETS.PASSKIT_API_KEY, secret: HARNESS_SECRETS.PASSKIT_API_SECRET, method: "GET", url: url.href, body: "" })),
+  ),
+);
+const directPath = directUrls[0]!.pathname + directUrls[0]!.search.replace("miss-user-000000", "miss-user-{n}");
+const [miss, direct] = (await measure([
+  { name: "lookup_miss", url: proxy.url, ...serverPid(proxy.pid), connections: LATENCY_CONNECTIONS, method: "GET", path: "/v1/passes/bench-miss/miss-user-{n}", headers: auth, count: MISS_USERS, once: true, expect: [200], tally: "X-Cache" },
+  // Tokens are signed now and valid for the fake's 60 s of clock skew: longer than this run.
+  { name: "direct_upstream", url: new URL(fakes.passkitUrl).origin, connections: LATENCY_CONNECTIONS, method: "GET", path: directPath, count: DIRECT_URLS, authorizations, expect: [200] },
+])) as [LoadResult, LoadResult];
+notes.lookup_miss = `each request a user's first lookup; X-Cache ${tallyText(miss)}${miss.exhausted ? `; ran out of seeded users after ${miss.used}` : ""}`;
+notes.direct_upstream = "the PassKit fake's GET, token pre-signed per URL";
+
+// Cold burst: 100 lookups of one user that nothing has looked up yet, all started at once.
+const burstStatuses: Record<string, number> = {};
+await Promise.all(
+  range(BURST).map(async () => {
+    const response = await fetch(`${proxy.url}/v1/passes/bench-burst/burst-user`, { headers: auth });
+    await response.arrayBuffer();
+    const key = `${response.status} ${response.headers.get("X-Cache") ?? ""}`.trim();
+    burstStatuses[key] = (burstStatuses[key] ?? 0) + 1;
+  }),
+);
+const burstPassKitCalls = passKitGets("bench-burst");
+
+// The relay: N PassKit webhooks with distinct events, then wait for Braze to have all of them.
+log(`relaying ${RELAYED_EVENTS} lifecycle events to the Braze fake`);
+const brazeBefore = fakes.braze.requests.length;
+const relayStatuses: Record<string, number> = {};
+await inPool(range(RELAYED_EVENTS), 16, async (n) => {
+  const response = await fetch(`${proxy.url}/v1/lifecycle/passkit`, { method: "PUT", headers: { ...auth, "Content-Type": "application/json" }, body: webhook("relay", n) });
+  await response.arrayBuffer();
+  relayStatuses[response.status] = (relayStatuses[response.status] ?? 0) + 1;
+});
+const relayStarted = performance.now();
+const relayed = () => new Set(fakes.braze.events.filter((e) => e.external_id.startsWith("relay-user-")).map((e) => e.external_id)).size;
+while (relayed() < RELAYED_EVENTS && performance.now() - relayStarted < RELAY_DEADLINE_MS) await sleep(100);
+const relaySeconds = (performance.now() - relayStarted) / 1000;
+await sleep(500);
+const relayRequests = fakes.braze.requests.slice(brazeBefore);
+const relay = {
+  events: RELAYED_EVENTS,
+  accepted202: relayStatuses[202] ?? 0,
+  delivered: relayed(),
+  deliveredCopies: fakes.braze.events.filter((e) => e.external_id.startsWith("relay-user-")).length,
+  brazeRequests: relayRequests.length,
+  brazeAccepted: relayRequests.filter((r) => r.status === 201).length,
+  largestRequest: Math.max(0, ...relayRequests.map((r) => r.objects)),
+  ideal: Math.ceil(RELAYED_EVENTS / BRAZE_BATCH),
+  secondsToDeliver: Math.round(relaySeconds * 10) / 10,
+};
+
+await measure([{
+  name: "create",
+  url: proxy.url,
+  ...serverPid(proxy.pid),
+  connections: THROUGHPUT_CONNECTIONS,
+  method: "POST",
+  path: "/v1/passes",
+  headers: { ...auth, "Content-Type": "application/json" },
+  body: JSON.stringify({ campaignName: "bench-create", templateName: "bench-template", userDefinedId: "create-user-{n}" }),
+  count: 1_000_000,
+  once: true,
+  expect: [201],
+}]);
+notes.create = "a new pass each request (PassKit create, KV write, lifecycle event queued)";
+await measure([{
+  name: "lifecycle_intake",
+  url: proxy.url,
+  ...serverPid(proxy.pid),
+  connections: THROUGHPUT_CONNECTIONS,
+  method: "PUT",
+  path: "/v1/lifecycle/passkit",
+  headers: { ...auth, "Content-Type": "application/json" },
+  body: webhook("intake", "{n}"),
+  count: 1_000_000,
+  once: true,
+  expect: [202],
+}]);
+notes.lifecycle_intake = "a distinct PassKit webhook each request (validated, queued); the consumer relays meanwhile";
+
+const workerLogs = [...proxy.logs];
+const loadAverageAtEnd = machineFacts().loadAverage;
+await cleanUp();
+
+function webhook(prefix: string, n: number | string): string {
+  const id = typeof n === "number" ? pad(n) : n;
+  return JSON.stringify({
+    event: "PASS_EVENT_INSTALLED",
+    pass: {
+      id: `${prefix}${id}`,
+      classId: `bench-${prefix}`,
+      externalId: `${prefix}-user-${id}`,
+      metadata: { lastInstalledAt: "2026-11-26T10:00:00Z", installDevicePlatform: "apple" },
+    },
+  });
+}
+
+function serverPid(pid: number | undefined): { serverPid?: number } {
+  return pid === undefined ? {} : { serverPid: pid };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function tallyText(result: LoadResult): string {
+  const total = Object.values(result.tally).reduce((sum, count) => sum + count, 0);
+  return Object.entries(result.tally)
+    .sort(([, a], [, b]) => b - a)
+    .map(([value, count]) => `${value} ${((100 * count) / total).toFixed(count === total ? 0 : 1)}%`)
+    .join(", ");
+}
+
+const hitOverCeiling = hit.rps / ceiling.rps;
+const missAddedMs = miss.p50Ms - direct.p50Ms;
+const duplicates = relay.deliveredCopies - relay.delivered;
+const KiB = 1024;
+const cpuRatio = (a: LoadResult, b: LoadResult) => (a.serverCpuUsPerRequest && b.serverCpuUsPerRequest ? round(a.serverCpuUsPerRequest / b.serverCpuUsPerRequest, 2) : "n/a");
+const goals: Figure[] = [
+  { figure: "lookup_hit rps / ceiling rps", value: round(hitOverCeiling, 2), goal: "≥ 0.85", met: hitOverCeiling >= 0.85 },
+  { figure: "lookup_miss p50 − direct_upstream p50 (added latency of a miss)", value: `${round(missAddedMs, 2)} ms`, goal: "< 2 ms", met: missAddedMs < 2 },
+  {
+    figure: `PassKit calls for ${hitLookups.toLocaleString("en")} lookups over ${HIT_USERS.toLocaleString("en")} users`,
+    value: hitPassKitCalls,
+    goal: `= ${HIT_USERS.toLocaleString("en")}`,
+    met: hitPassKitCalls === HIT_USERS,
+  },
+  { figure: `PassKit calls for a cold burst of ${BURST} concurrent lookups of one user`, value: burstPassKitCalls, goal: "= 1", met: burstPassKitCalls === 1 },
+  {
+    figure:
+      `Braze requests for ${RELAYED_EVENTS.toLocaleString("en")} relayed events ` +
+      `(${relay.delivered} delivered${duplicates ? `, ${duplicates} duplicates` : " once each"} in ${relay.secondsToDeliver} s; largest ${relay.largestRequest} events)`,
+    value: relay.brazeRequests,
+    goal: `${relay.ideal} ± 5%`,
+    met: Math.abs(relay.brazeRequests - relay.ideal) <= 0.05 * relay.ideal && relay.delivered === RELAYED_EVENTS && duplicates === 0,
+  },
+  { figure: "bundle, gzip (wrangler deploy --dry-run --outdir)", value: `${round(proxyBuild.gzipBytes / KiB, 1)} KiB`, goal: "< 64 KiB", met: proxyBuild.gzipBytes < 64 * KiB },
+];
+const info: Figure[] = [
+  { figure: "ceiling bundle, gzip", value: `${round(ceilingBuild.gzipBytes / KiB, 2)} KiB` },
+  { figure: "harness ceiling rps / raw workerd ceiling rps (what the harness costs)", value: round(ceiling.rps / scenarios.ceiling_raw_workerd!.rps, 2) },
+  { figure: "Miniflare router ceiling rps / harness ceiling rps", value: round(scenarios.ceiling_miniflare_router!.rps / ceiling.rps, 2) },
+  { figure: "lookup_hit rps / raw workerd ceiling rps", value: round(hit.rps / scenarios.ceiling_raw_workerd!.rps, 2) },
+  { figure: "lookup_hit_hot rps / ceiling rps (a hit without KV reads)", value: round(hot.rps / ceiling.rps, 2) },
+  { figure: "ceiling CPU per request / lookup_hit CPU per request (the rps ratio if workerd's CPU were all that limits; steadier on a busy machine)", value: cpuRatio(ceiling, hit) },
+  { figure: "ceiling CPU per request / lookup_hit_hot CPU per request", value: cpuRatio(ceiling, hot) },
+  { figure: "answer sizes: lookup / ceiling", value: `${Buffer.byteLength(lookupBody)} B / ${Buffer.byteLength(ceilingBody)} B` },
+  { figure: "cold burst answers", value: Object.entries(burstStatuses).map(([answer, count]) => `${count}× ${answer}`).join(", ") },
+];
+
+const results: BenchResults = {
+  command: "npm run bench",
+  startedAt: startedAt.toISOString(),
+  totalSeconds: round((performance.now() - started) / 1000, 1),
+  machine: { ...machine, loadAverageAtEnd },
+  settings: {
+    warmupSeconds: WARMUP_SECONDS,
+    measureSeconds: MEASURE_SECONDS,
+    rounds: ROUNDS,
+    throughputConnections: THROUGHPUT_CONNECTIONS,
+    latencyConnections: LATENCY_CONNECTIONS,
+    hitUsers: HIT_USERS,
+    hotUsers: HOT_USERS,
+    missUsersSeeded: MISS_USERS,
+    directUrls: DIRECT_URLS,
+  },
+  scenarios: Object.fromEntries(SCENARIO_ORDER.filter((name) => scenarios[name]).map((name) => [name, scenarios[name]!])),
+  notes,
+  ratios: { lookupHitOverCeiling: hitOverCeiling, missAddedLatencyP50Ms: missAddedMs, harnessOverRawWorkerd: ceiling.rps / scenarios.ceiling_raw_workerd!.rps },
+  economy: {
+    lookups: { lookups: hitLookups, users: HIT_USERS, passKitCalls: hitPassKitCalls },
+    coldBurst: { concurrent: BURST, passKitCalls: burstPassKitCalls, answers: burstStatuses },
+    relay,
+  },
+  bundle: {
+    proxy: { modules: proxyBuild.modules, bytes: proxyBuild.bytes, gzipBytes: proxyBuild.gzipBytes },
+    ceiling: { modules: ceilingBuild.modules, bytes: ceilingBuild.bytes, gzipBytes: ceilingBuild.gzipBytes },
+  },
+  goals,
+  info,
+  workerWarnings: workerLogs.slice(-20),
+};
+mkdirSync(".bench", { recursive: true });
+writeFileSync(".bench/results.json", `${JSON.stringify(results, null, 2)}\n`);
+console.log(renderReport(results));
+process.exit(0);
+
+function round(value: number, digits: number): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}

@@ -1,0 +1,84 @@
+/**
+ * A bundle on bare workerd, with a generated capnp config and no Miniflare: what the benchmark
+ * harness is compared against. Only for Workers without bindings (the ceiling worker).
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { createServer } from "node:net";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import type { BuiltWorker } from "./harness.ts";
+
+/** The workerd binary Miniflare itself runs, so both sides of the comparison are one runtime. */
+export function workerdBinary(): string {
+  const fromMiniflare = createRequire(createRequire(import.meta.url).resolve("miniflare"));
+  return (fromMiniflare("workerd") as { default: string }).default;
+}
+
+export function workerdVersion(): string {
+  return execFileSync(workerdBinary(), ["--version"], { encoding: "utf8" }).trim();
+}
+
+export interface RawWorkerd {
+  url: string;
+  pid?: number;
+  stop(): Promise<void>;
+}
+
+export async function startRawWorkerd(built: BuiltWorker, dir: string): Promise<RawWorkerd> {
+  const { compatibilityDate, compatibilityFlags } = unstable_getMiniflareWorkerOptions(built.configPath).workerOptions;
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(join(built.outdir, built.mainModule), join(dir, built.mainModule));
+  const port = await freePort();
+  writeFileSync(
+    join(dir, "config.capnp"),
+    `using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [(name = "main", worker = .worker)],
+  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
+);
+
+const worker :Workerd.Worker = (
+  modules = [(name = "${built.mainModule}", esModule = embed "${built.mainModule}")],
+  compatibilityDate = "${compatibilityDate}",
+  compatibilityFlags = ${JSON.stringify(compatibilityFlags ?? [])},
+);
+`,
+  );
+  const child = spawn(workerdBinary(), ["serve", join(dir, "config.capnp")], { stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  child.stderr.on("data", (chunk) => (log += chunk));
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline && child.exitCode === null) {
+    try {
+      if ((await fetch(url)).ok) return { url, ...(child.pid === undefined ? {} : { pid: child.pid }), stop };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await stop();
+  throw new Error(`workerd did not serve ${url}:\n${log}`);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
