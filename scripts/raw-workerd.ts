@@ -6,9 +6,9 @@ import { execFileSync, spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { createServer } from "node:net";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import type { BuiltWorker } from "./harness.ts";
+import { freePort } from "./wrangler-dev.ts";
 
 /** The workerd binary Miniflare itself runs, so both sides of the comparison are one runtime. */
 export function workerdBinary(): string {
@@ -70,15 +70,4 @@ const worker :Workerd.Worker = (
   }
   await stop();
   throw new Error(`workerd did not serve ${url}:\n${log}`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }

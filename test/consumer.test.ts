@@ -3,10 +3,9 @@ import { createExecutionContext, createMessageBatch, getQueueResult, reset } fro
 import { env } from "cloudflare:workers";
 import type { FakeBraze } from "../fakes/braze.ts";
 import worker from "../src/index.ts";
-import { lifecycleEventId, type LifecycleMessage } from "../src/lifecycle/events.ts";
 import { ledger } from "../src/lifecycle/ledger.ts";
 import { FULL_BATCH, MAX_DELIVERY_ATTEMPTS } from "../src/lifecycle/consumer.ts";
-import { installFakes } from "./helpers.ts";
+import { installFakes, lifecycleMessage } from "./helpers.ts";
 
 let braze: FakeBraze;
 beforeEach(() => {
@@ -16,22 +15,6 @@ afterEach(async () => {
   vi.restoreAllMocks();
   await reset();
 });
-
-async function lifecycleMessage(n: number, overrides: Partial<LifecycleMessage> = {}): Promise<LifecycleMessage> {
-  return {
-    v: 1,
-    eventId: await lifecycleEventId("installed", `pass-${n}`, "2026-11-26T10:00:00.000Z"),
-    name: "installed",
-    externalId: `user-${n}`,
-    time: "2026-11-26T10:00:00.000Z",
-    campaignName: "summer-loyalty",
-    passId: `pass-${n}`,
-    passUrl: `https://q.passkit.net/~/#/p/pass-${n}`,
-    source: "passkit_webhook",
-    platform: "apple",
-    ...overrides,
-  };
-}
 
 async function run(bodies: unknown[], attempts = 1) {
   const batch = createMessageBatch(

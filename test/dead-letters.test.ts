@@ -1,9 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from "vitest";
 import { reset } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { lifecycleEventId, type LifecycleMessage } from "../src/lifecycle/events.ts";
 import { ledger, type DeadLetterInput } from "../src/lifecycle/ledger.ts";
-import { call } from "./helpers.ts";
+import { call, lifecycleMessage } from "./helpers.ts";
 
 const LIST = "/v1/lifecycle/dead-letters";
 const REPLAY = "/v1/lifecycle/dead-letters/replay";
@@ -20,21 +19,6 @@ afterEach(async () => {
   vi.restoreAllMocks();
   await reset();
 });
-
-async function lifecycleMessage(n: number): Promise<LifecycleMessage> {
-  return {
-    v: 1,
-    eventId: await lifecycleEventId("installed", `pass-${n}`, "2026-11-26T10:00:00.000Z"),
-    name: "installed",
-    externalId: `user-${n}`,
-    time: "2026-11-26T10:00:00.000Z",
-    campaignName: "summer-loyalty",
-    passId: `pass-${n}`,
-    passUrl: `https://q.passkit.net/~/#/p/pass-${n}`,
-    source: "passkit_webhook",
-    platform: "apple",
-  };
-}
 
 /** A letter that can go through the queue again: it failed at Braze, its message is whole. */
 async function deliverable(n: number): Promise<DeadLetterInput> {

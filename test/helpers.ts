@@ -5,6 +5,7 @@ import worker from "../src/index.ts";
 import { FakeBraze } from "../fakes/braze.ts";
 import { FakePassKit } from "../fakes/passkit.ts";
 import { lookupMemory } from "../src/passes/cache.ts";
+import { lifecycleEventId, type LifecycleMessage } from "../src/lifecycle/events.ts";
 import { TEST_SECRETS } from "./secrets.ts";
 
 export const PASSKIT_ORIGIN = "http://127.0.0.1:9";
@@ -64,3 +65,20 @@ export const validCreate = {
   dynamicData: { firstName: "Ada", points: 120 },
   passbook: { relevantDate: "2019-09-29T12:59:40Z" },
 };
+
+/** A valid canonical lifecycle message for pass number `n` (an install reported by PassKit). */
+export async function lifecycleMessage(n: number, overrides: Partial<LifecycleMessage> = {}): Promise<LifecycleMessage> {
+  return {
+    v: 1,
+    eventId: await lifecycleEventId("installed", `pass-${n}`, "2026-11-26T10:00:00.000Z"),
+    name: "installed",
+    externalId: `user-${n}`,
+    time: "2026-11-26T10:00:00.000Z",
+    campaignName: "summer-loyalty",
+    passId: `pass-${n}`,
+    passUrl: `https://q.passkit.net/~/#/p/pass-${n}`,
+    source: "passkit_webhook",
+    platform: "apple",
+    ...overrides,
+  };
+}
