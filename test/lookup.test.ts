@@ -173,13 +173,17 @@ describe("GET /v1/passes/:campaignName/:userDefinedId (Connected Content)", () =
   });
 
   it("does not let a lookup that raced an update overwrite the cache with the old pass", async () => {
-    await seedPass();
-    passkit.inject({ method: "GET", latencyMs: 200 });
+    const id = await seedPass();
+    // PassKit reads the pass before the update and answers 200 ms later, with the old state.
+    const before = { ...passkit.findPass(validCreate.campaignName, validCreate.userDefinedId)!, id };
+    passkit.inject({ method: "GET", latencyMs: 200, status: 200, body: JSON.stringify(before) });
     const ctx = createExecutionContext();
     const slowLookup = app.request(path, { headers: { Authorization: BASIC } }, env, ctx);
     await new Promise((resolve) => setTimeout(resolve, 50));
     await call("PUT", path, { body: { isVoided: true } });
-    expect((await slowLookup).status).toBe(200);
+    const raced = await slowLookup;
+    expect(raced.status).toBe(200);
+    expect(await raced.json()).toMatchObject({ isVoided: false });
     await waitOnExecutionContext(ctx);
     lookupMemory.clear();
     const lookup = await call("GET", path);

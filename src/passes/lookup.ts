@@ -30,21 +30,24 @@ export interface LookupDeps {
 
 /** One resolution per key at a time in this isolate, whoever asks. */
 const flights = new Map<string, Promise<Lookup>>();
-/** Bumped by every write through the proxy, so a lookup that started before it does not store
- * what it read from PassKit over the newer entry. */
-const generations = new Map<string, number>();
+/** One PassKit read per key at a time. */
 const refreshes = new Map<string, Promise<CacheEntry>>();
 
-/** After a write, lookups must not join a PassKit read that began before it. */
+/**
+ * After a write through the proxy, lookups must not join a PassKit read that began before it, and
+ * such a read must not store what it got over the newer entry: both are detached here.
+ */
 export function markWritten(key: string): void {
-  generations.set(key, (generations.get(key) ?? 0) + 1);
   flights.delete(key);
   refreshes.delete(key);
 }
 
-/** Shares `work` under `key` until it settles, unless a write replaced it meanwhile. */
-function share<T>(map: Map<string, Promise<T>>, key: string, work: () => Promise<T>): Promise<T> {
-  const promise: Promise<T> = work().finally(() => {
+/**
+ * Shares `work` under `key` until it settles. `isCurrent` tells the work whether it is still the
+ * one registered, i.e. no write has detached it meanwhile.
+ */
+function share<T>(map: Map<string, Promise<T>>, key: string, work: (isCurrent: () => boolean) => Promise<T>): Promise<T> {
+  const promise: Promise<T> = work(() => map.get(key) === promise).finally(() => {
     if (map.get(key) === promise) map.delete(key);
   });
   map.set(key, promise);
@@ -77,8 +80,7 @@ async function resolve(deps: LookupDeps, key: string, campaignName: string, user
 
 /** Reads the pass from PassKit and stores what it says, "not found" included. */
 function refresh(deps: LookupDeps, key: string, campaignName: string, userDefinedId: string): Promise<CacheEntry> {
-  return refreshes.get(key) ?? share(refreshes, key, async () => {
-    const generation = generations.get(key);
+  return refreshes.get(key) ?? share(refreshes, key, async (isCurrent) => {
     let entry: CacheEntry;
     try {
       const pass = await deps.client.get(campaignName, userDefinedId);
@@ -87,7 +89,7 @@ function refresh(deps: LookupDeps, key: string, campaignName: string, userDefine
       if (!(error instanceof PassKitError) || error.failure.kind !== "not_found") throw error;
       entry = { kind: "missing", storedAt: Date.now() };
     }
-    if (generations.get(key) === generation) deps.waitUntil(deps.cache.store(key, entry));
+    if (isCurrent()) deps.waitUntil(deps.cache.store(key, entry));
     return entry;
   });
 }
