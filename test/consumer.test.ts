@@ -154,6 +154,19 @@ describe("lifecycle consumer", () => {
     expect(items[0]!.attempts).toBe(MAX_DELIVERY_ATTEMPTS);
   });
 
+  it("acks what Braze accepted even when the ledger cannot record it, rather than sending it again", async () => {
+    const error = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    const real = env.LIFECYCLE_LEDGER.getByName("ledger");
+    vi.spyOn(env.LIFECYCLE_LEDGER, "getByName").mockReturnValue(
+      new Proxy(real, { get: (target, property) => (property === "complete" ? () => Promise.reject(new Error("storage overloaded")) : Reflect.get(target, property)) }),
+    );
+    const { acked, retried } = await run(await messages(2));
+    expect(acked).toEqual(["m0", "m1"]);
+    expect(retried).toEqual({});
+    expect(braze.events).toHaveLength(2);
+    expect(error.mock.calls.some(([line]) => String(line).includes("ledger_complete_failed"))).toBe(true);
+  });
+
   it("dead-letters a message that is not a lifecycle message instead of retrying it forever", async () => {
     const { acked } = await run([{ hello: "world" }]);
     expect(acked).toEqual(["m0"]);

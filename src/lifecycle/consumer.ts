@@ -74,11 +74,26 @@ export async function consumeLifecycleBatch(batch: MessageBatch<unknown>, env: E
 
   const delivered = [...results].filter(([, outcome]) => outcome.kind === "ack").map(([eventId]) => eventId);
   const unsent = [...results].filter(([, outcome]) => outcome.kind === "retry").map(([eventId]) => eventId);
-  if (delivered.length > 0) await book.complete(delivered);
-  if (unsent.length > 0) await book.release(unsent);
+  // Braze has these: a ledger failure must not make the queue send them again, so it is retried
+  // once and otherwise logged (a later copy of one of them could then reach Braze twice).
+  if (delivered.length > 0) await bestEffort("ledger_complete_failed", () => book.complete(delivered));
+  // Unreleased claims expire by themselves after CLAIM_LEASE_MS.
+  if (unsent.length > 0) await bestEffort("ledger_release_failed", () => book.release(unsent));
   for (const [eventId, outcome] of results) settle(byEvent.get(eventId)!.copies, outcome, outcomes);
 
   await finish(outcomes, book, MAX_DELIVERY_ATTEMPTS);
+}
+
+async function bestEffort(event: string, write: () => Promise<void>): Promise<void> {
+  try {
+    await write();
+  } catch {
+    try {
+      await write();
+    } catch (error) {
+      console.error(JSON.stringify({ level: "error", event, message: String(error) }));
+    }
+  }
 }
 
 /** Sends one chunk; on a 400 splits it in halves until the poison event stands alone. */
