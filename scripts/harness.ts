@@ -38,7 +38,7 @@ export interface BuiltWorker {
 }
 
 /** `wrangler deploy --dry-run --outdir`: bundles offline, no account, no upload, no telemetry. */
-export async function buildWorker(configPath: string, outdir: string): Promise<BuiltWorker> {
+export async function buildWorker(configPath: string, outdir: string, signal?: AbortSignal): Promise<BuiltWorker> {
   // Absolute: wrangler resolves a relative --outdir against the config file's folder.
   outdir = resolve(outdir);
   configPath = resolve(configPath);
@@ -46,7 +46,8 @@ export async function buildWorker(configPath: string, outdir: string): Promise<B
   const args = [WRANGLER, "deploy", "--dry-run", "--outdir", outdir, "--config", configPath];
   const env = { ...process.env, ...OFFLINE_ENV, CI: "true" };
   const output = await new Promise<string>((done, fail) => {
-    const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    // `signal` stops wrangler mid-build (the load run's cleanup, on a signal).
+    const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"], ...(signal ? { signal } : {}) });
     let log = "";
     child.stdout.on("data", (chunk) => (log += chunk));
     child.stderr.on("data", (chunk) => (log += chunk));
@@ -71,6 +72,8 @@ export interface HarnessWorker {
   miniflare: Miniflare;
   /** What the Worker wrote to its console (warnings and errors), newest last, at most 200 lines. */
   logs: string[];
+  /** The V8 inspector's WebSocket for the Worker's isolate (loopback), when asked for. */
+  inspectorTarget?: string;
   dispose(): Promise<void>;
 }
 
@@ -78,6 +81,10 @@ export interface StartWorkerOptions {
   built: BuiltWorker;
   /** Vars and secrets over those of wrangler.toml. */
   bindings?: Record<string, string>;
+  /** Also hands every warning and error the Worker logs to this (the load run counts them). */
+  onLog?: (level: string, message: string) => void;
+  /** Opens workerd's V8 inspector on a free loopback port (the load run reads the heap with it). */
+  inspector?: boolean;
 }
 
 const WORKER_NAME = "worker";
@@ -117,6 +124,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<HarnessW
       resourcePersistencePath: storage,
       host: "127.0.0.1",
       port: 0,
+      ...(options.inspector ? { inspectorPort: 0 } : {}),
       // Placeholder `request.cf`: the default fetches a real one from Cloudflare.
       cf: false,
       // Request logging would cost every response a second pipe through the router.
@@ -125,7 +133,9 @@ export async function startWorker(options: StartWorkerOptions): Promise<HarnessW
       // workerd prints Workers' console output only when verbose; the handler below keeps warnings and errors.
       verbose: true,
       handleStructuredLogs: ({ level, message }) => {
-        if (level !== "log" && level !== "info" && level !== "debug") keep(`[${level}] ${message}`);
+        if (level === "log" || level === "info" || level === "debug") return;
+        keep(`[${level}] ${message}`);
+        options.onLog?.(level, message);
       },
       workers: [
         {
@@ -140,15 +150,29 @@ export async function startWorker(options: StartWorkerOptions): Promise<HarnessW
       ],
     }),
   );
+  // Miniflare stops workerd and exits the process on SIGINT/SIGTERM/SIGHUP, before any async
+  // dispose could run: the storage folder goes on `exit`, synchronously.
+  const removeStorage = () => rmSync(storage, { recursive: true, force: true });
+  process.on("exit", removeStorage);
   try {
     const entryUrl = (await miniflare.ready).origin;
     const url = (await miniflare.unsafeGetDirectURL(WORKER_NAME)).origin;
+    const inspectorTarget = options.inspector ? new URL(`/core:user:${WORKER_NAME}`, await miniflare.getInspectorURL()).href : undefined;
     const spawned = childProcesses("workerd").filter((pid) => !workerdBefore.has(pid));
     const pid = spawned.length === 1 ? spawned[0] : undefined;
     let disposed: Promise<void> | undefined;
-    return { url, entryUrl, ...(pid === undefined ? {} : { pid }), miniflare, logs, dispose: () => (disposed ??= dispose(miniflare, storage)) };
+    return {
+      url,
+      entryUrl,
+      ...(pid === undefined ? {} : { pid }),
+      ...(inspectorTarget === undefined ? {} : { inspectorTarget }),
+      miniflare,
+      logs,
+      dispose: () => (disposed ??= dispose(miniflare, storage).finally(() => process.off("exit", removeStorage))),
+    };
   } catch (error) {
     await dispose(miniflare, storage);
+    process.off("exit", removeStorage);
     throw error;
   }
 }
@@ -162,8 +186,14 @@ async function dispose(miniflare: Miniflare, storage: string): Promise<void> {
 }
 
 /** The proxy under the harness, talking to the fakes on loopback with HARNESS_SECRETS. */
-export function startProxy(built: BuiltWorker, fakes: LocalFakes, bindings: Record<string, string> = {}): Promise<HarnessWorker> {
+export function startProxy(
+  built: BuiltWorker,
+  fakes: LocalFakes,
+  bindings: Record<string, string> = {},
+  options: Pick<StartWorkerOptions, "onLog" | "inspector"> = {},
+): Promise<HarnessWorker> {
   return startWorker({
+    ...options,
     built,
     bindings: { ...HARNESS_SECRETS, PASSKIT_API_URL: fakes.passkitUrl, BRAZE_REST_ENDPOINT: fakes.brazeUrl, ...bindings },
   });

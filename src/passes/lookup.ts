@@ -110,7 +110,14 @@ export function passView(pass: PassKitPass, template: string, campaignName: stri
 async function withDeadline(flight: Promise<Lookup>, remainingMs: number): Promise<Lookup> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new PassKitError({ kind: "timeout", afterMs: LOOKUP_DEADLINE_MS })), Math.max(0, remainingMs));
+    // Not necessarily PassKit's fault: a busy isolate or a slow KV read also runs the clock down.
+    const late = new ProblemError({
+      status: 504,
+      code: "upstream_timeout",
+      title: "Lookup too slow",
+      detail: `The pass could not be read within ${LOOKUP_DEADLINE_MS} ms, inside Connected Content's 2 s limit; a retry is usually served from the cache.`,
+    });
+    timer = setTimeout(() => reject(late), Math.max(0, remainingMs));
   });
   try {
     return await Promise.race([flight, deadline]);
