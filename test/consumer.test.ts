@@ -167,6 +167,53 @@ describe("lifecycle consumer", () => {
     expect(error.mock.calls.some(([line]) => String(line).includes("ledger_complete_failed"))).toBe(true);
   });
 
+  describe("leases in the ledger", () => {
+    async function runWith(env2: typeof env, bodies: unknown[]) {
+      const batch = createMessageBatch("passkit-lifecycle", bodies.map((body, i) => ({ id: `m${i}`, timestamp: new Date(), attempts: 1, body })));
+      const retries = new Map(batch.messages.map((message) => [message.id, vi.spyOn(message, "retry")]));
+      const ctx = createExecutionContext();
+      await worker.queue(batch, env2, ctx);
+      const result = await getQueueResult(batch, ctx);
+      return { acked: [...result.explicitAcks].sort(), retried: Object.fromEntries(result.retryMessages.map((r) => [r.msgId, retries.get(r.msgId)!.mock.calls[0]![0]])) };
+    }
+    const smallChunks = () => ({ ...env, BRAZE_MAX_OBJECTS_PER_REQUEST: "2" });
+
+    it("records each accepted request at once, so another run cannot send those events while the batch goes on", async () => {
+      const bodies = await messages(4);
+      braze.inject({ latencyMs: 400, bodyIncludes: '"user-2"' });
+      const running = runWith(smallChunks(), bodies);
+      await vi.waitFor(() => expect(braze.events).toHaveLength(2), { timeout: 2_000, interval: 20 });
+      expect(await ledger(env).isDelivered(bodies[0]!.eventId)).toBe(true);
+      expect(await ledger(env).isDelivered(bodies[2]!.eventId)).toBe(false);
+      // A second copy of an event from the first request, arriving now, is acked without a send.
+      const copy = await runWith(env, [bodies[0]]);
+      expect(copy.acked).toEqual(["m0"]);
+      expect((await running).acked).toEqual(["m0", "m1", "m2", "m3"]);
+      expect(braze.events.map((e) => e.external_id)).toEqual(["user-0", "user-1", "user-2", "user-3"]);
+    });
+
+    it("does not send what another run took over after its lease lapsed, and retries it instead", async () => {
+      const bodies = await messages(4);
+      braze.inject({ latencyMs: 300, bodyIncludes: '"user-0"' });
+      const running = runWith(smallChunks(), bodies);
+      await vi.waitFor(() => expect(braze.requests).toHaveLength(1), { timeout: 2_000, interval: 10 });
+      // As if the first request had outlasted the lease: another run claims the second chunk.
+      const other = await ledger(env).claim([bodies[2]!.eventId, bodies[3]!.eventId], "another-run", Date.now() + 61_000);
+      expect(other.claimed).toHaveLength(2);
+      const { acked, retried } = await running;
+      expect(acked).toEqual(["m0", "m1"]);
+      expect(Object.keys(retried).sort()).toEqual(["m2", "m3"]);
+      expect(braze.events.map((e) => e.external_id)).toEqual(["user-0", "user-1"]);
+    });
+
+    it("never frees another run's lease", async () => {
+      const [a] = await messages(1);
+      expect((await ledger(env).claim([a!.eventId], "run-a")).claimed).toEqual([a!.eventId]);
+      await ledger(env).release([a!.eventId], "run-b");
+      expect((await ledger(env).claim([a!.eventId], "run-c")).busy).toEqual([a!.eventId]);
+    });
+  });
+
   it("dead-letters a message that is not a lifecycle message instead of retrying it forever", async () => {
     const { acked } = await run([{ hello: "world" }]);
     expect(acked).toEqual(["m0"]);

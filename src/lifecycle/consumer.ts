@@ -19,9 +19,20 @@ const MAX_HOLD_BACKS = 2;
 
 type Outcome = { kind: "ack" } | { kind: "retry"; delaySeconds: number; reason: string } | { kind: "dead"; reason: string };
 
+/** What one run of the consumer needs to send a chunk. */
+interface Run {
+  config: Config;
+  book: ReturnType<typeof ledger>;
+  /** This run's lease owner in the ledger. */
+  owner: string;
+  results: Map<string, Outcome>;
+  random: () => number;
+}
+
 export async function consumeLifecycleBatch(batch: MessageBatch<unknown>, env: Env, random: () => number = Math.random): Promise<void> {
   const config = loadConfig(env);
   const book = ledger(env);
+  const owner = crypto.randomUUID();
   const outcomes = new Map<Message<unknown>, Outcome>();
   const byEvent = new Map<string, { message: LifecycleMessage; copies: Message<unknown>[] }>();
 
@@ -36,7 +47,7 @@ export async function consumeLifecycleBatch(batch: MessageBatch<unknown>, env: E
     else byEvent.set(parsed.data.eventId, { message: parsed.data, copies: [message] });
   }
 
-  const claims = await book.claim([...byEvent.keys()]);
+  const claims = await book.claim([...byEvent.keys()], owner);
   for (const eventId of claims.delivered) settle(byEvent.get(eventId)!.copies, { kind: "ack" }, outcomes);
   for (const eventId of claims.busy) {
     settle(byEvent.get(eventId)!.copies, { kind: "retry", delaySeconds: 5, reason: "another consumer is sending it" }, outcomes);
@@ -53,38 +64,34 @@ export async function consumeLifecycleBatch(batch: MessageBatch<unknown>, env: E
     const tail = pending.slice(pending.length - remainder);
     if (tail.every((entry) => attemptsOf(entry) <= MAX_HOLD_BACKS)) {
       pending = pending.slice(0, pending.length - remainder);
-      await book.release(tail.map((entry) => entry.message.eventId));
+      await bestEffort("ledger_release_failed", () => book.release(tail.map((entry) => entry.message.eventId), owner));
       for (const entry of tail) settle(entry.copies, { kind: "retry", delaySeconds: 0, reason: "held for a fuller request" }, outcomes);
     }
   }
 
-  const results = new Map<string, Outcome>();
+  const run: Run = { config, book, owner, results: new Map(), random };
   let stopAfter: Outcome | undefined;
   for (let start = 0; start < pending.length; start += chunkSize) {
     const chunk = pending.slice(start, start + chunkSize).map((entry) => entry.message);
     if (stopAfter) {
-      for (const message of chunk) results.set(message.eventId, stopAfter);
+      for (const message of chunk) run.results.set(message.eventId, stopAfter);
       continue;
     }
-    await deliver(config, chunk, results, random, maxAttempts(chunk, byEvent));
+    await deliver(run, chunk, maxAttempts(chunk, byEvent));
     // After a 429 or an auth failure, the rest of this batch would fail the same way.
-    const last = results.get(chunk[0]!.eventId);
+    const last = run.results.get(chunk[0]!.eventId);
     if (last?.kind === "retry" && /^(rate_limited|braze_auth)/.test(last.reason)) stopAfter = last;
   }
 
-  const delivered = [...results].filter(([, outcome]) => outcome.kind === "ack").map(([eventId]) => eventId);
-  const unsent = [...results].filter(([, outcome]) => outcome.kind === "retry").map(([eventId]) => eventId);
-  // Braze has these: a ledger failure must not make the queue send them again, so it is retried
-  // once and otherwise logged (a later copy of one of them could then reach Braze twice).
-  if (delivered.length > 0) await bestEffort("ledger_complete_failed", () => book.complete(delivered));
-  // Unreleased claims expire by themselves after CLAIM_LEASE_MS.
-  if (unsent.length > 0) await bestEffort("ledger_release_failed", () => book.release(unsent));
-  for (const [eventId, outcome] of results) settle(byEvent.get(eventId)!.copies, outcome, outcomes);
+  // Unreleased leases expire by themselves after CLAIM_LEASE_MS.
+  const unsent = [...run.results].filter(([, outcome]) => outcome.kind === "retry").map(([eventId]) => eventId);
+  if (unsent.length > 0) await bestEffort("ledger_release_failed", () => book.release(unsent, owner));
+  for (const [eventId, outcome] of run.results) settle(byEvent.get(eventId)!.copies, outcome, outcomes);
 
-  await finish(outcomes, book, MAX_DELIVERY_ATTEMPTS);
+  await finish(outcomes, book, owner, MAX_DELIVERY_ATTEMPTS);
 }
 
-async function bestEffort(event: string, write: () => Promise<void>): Promise<void> {
+async function bestEffort(event: string, write: () => Promise<unknown>): Promise<void> {
   try {
     await write();
   } catch {
@@ -96,30 +103,50 @@ async function bestEffort(event: string, write: () => Promise<void>): Promise<vo
   }
 }
 
-/** Sends one chunk; on a 400 splits it in halves until the poison event stands alone. */
-async function deliver(config: Config, chunk: LifecycleMessage[], results: Map<string, Outcome>, random: () => number, attempts: number): Promise<void> {
-  const events = chunk.map((message) => brazeEvent(config, message));
-  const result = await trackEvents(config, events);
+/**
+ * Sends one chunk; on a 400 splits it in halves until the poison event stands alone. Before each
+ * request the run renews its leases, and sends only what it still holds; right after Braze
+ * accepts, the ledger records it, so no other run can send it again in between.
+ */
+async function deliver(run: Run, chunk: LifecycleMessage[], attempts: number): Promise<void> {
+  let held: Set<string>;
+  try {
+    held = new Set(await run.book.renew(chunk.map((message) => message.eventId), run.owner));
+  } catch {
+    held = new Set();
+  }
+  const lost = chunk.filter((message) => !held.has(message.eventId));
+  // Delivered meanwhile, or another run holds it: the retry finds out which, and sends nothing twice.
+  for (const message of lost) run.results.set(message.eventId, { kind: "retry", delaySeconds: 5, reason: "lease lost" });
+  chunk = chunk.filter((message) => held.has(message.eventId));
+  if (chunk.length === 0) return;
+
+  const result = await trackEvents(run.config, chunk.map((message) => brazeEvent(run.config, message)));
   if (result.kind === "accepted") {
     const rejected = new Map(result.rejected.map((r) => [r.index, r.reason]));
+    const accepted: string[] = [];
     chunk.forEach((message, index) => {
       const reason = rejected.get(index);
-      results.set(message.eventId, reason === undefined ? { kind: "ack" } : { kind: "dead", reason: `braze_rejected: ${reason}` });
+      if (reason === undefined) accepted.push(message.eventId);
+      run.results.set(message.eventId, reason === undefined ? { kind: "ack" } : { kind: "dead", reason: `braze_rejected: ${reason}` });
     });
+    // Braze has these: a ledger failure must not make the queue send them again, so it is retried
+    // once and otherwise logged (a later copy of one of them could then reach Braze twice).
+    if (accepted.length > 0) await bestEffort("ledger_complete_failed", () => run.book.complete(accepted, run.owner));
     return;
   }
   if (result.kind === "bad_request") {
     if (chunk.length === 1) {
-      results.set(chunk[0]!.eventId, { kind: "dead", reason: `braze_bad_request: ${result.message}` });
+      run.results.set(chunk[0]!.eventId, { kind: "dead", reason: `braze_bad_request: ${result.message}` });
       return;
     }
     const half = Math.ceil(chunk.length / 2);
-    await deliver(config, chunk.slice(0, half), results, random, attempts);
-    await deliver(config, chunk.slice(half), results, random, attempts);
+    await deliver(run, chunk.slice(0, half), attempts);
+    await deliver(run, chunk.slice(half), attempts);
     return;
   }
-  const outcome = retryOutcome(result, attempts, random);
-  for (const message of chunk) results.set(message.eventId, outcome);
+  const outcome = retryOutcome(result, attempts, run.random);
+  for (const message of chunk) run.results.set(message.eventId, outcome);
 }
 
 /** How long to wait before the next attempt, for the failure that happened. */
@@ -178,7 +205,7 @@ function settle(copies: Message<unknown>[], outcome: Outcome, outcomes: Map<Mess
  * which the queue's own dead-letter queue would lose. Dead letters are stored before their
  * messages are acked; if storing fails, they are retried instead.
  */
-async function finish(outcomes: Map<Message<unknown>, Outcome>, book: ReturnType<typeof ledger>, maxDeliveryAttempts: number): Promise<void> {
+async function finish(outcomes: Map<Message<unknown>, Outcome>, book: ReturnType<typeof ledger>, owner: string, maxDeliveryAttempts: number): Promise<void> {
   const letters: { message: Message<unknown>; letter: DeadLetterInput }[] = [];
   for (const [message, outcome] of outcomes) {
     const final = outcome.kind === "retry" && message.attempts >= maxDeliveryAttempts && outcome.reason !== "held for a fuller request";
@@ -193,7 +220,11 @@ async function finish(outcomes: Map<Message<unknown>, Outcome>, book: ReturnType
   }
   if (letters.length === 0) return;
   try {
-    await book.addDeadLetters(letters.map((l) => l.letter));
+    await book.addDeadLetters(
+      letters.map((l) => l.letter),
+      undefined,
+      owner,
+    );
     for (const { message } of letters) message.ack();
   } catch (error) {
     console.error(JSON.stringify({ level: "error", event: "dead_letter_write_failed", message: String(error) }));

@@ -11,8 +11,8 @@ import type { Env } from "../env.ts";
 /** How long a delivered eventId is remembered: longer than PassKit or Braze redeliver, and than
  * the queue keeps a message (at most 14 days on the paid plan). */
 export const DELIVERED_RETENTION_MS = 15 * 86_400_000;
-/** A claim lasts longer than one /users/track call can (10 s timeout), so a crashed consumer's
- * claim frees itself. */
+/** A claim outlasts one /users/track call (10 s timeout) and is renewed before each one, so only a
+ * crashed consumer's claim ever expires. */
 export const CLAIM_LEASE_MS = 60_000;
 const SWEEP_EVERY_MS = 3_600_000;
 
@@ -53,7 +53,7 @@ export class LifecycleLedger extends DurableObject<Env> {
     this.sql.exec(`
       CREATE TABLE IF NOT EXISTS delivered (event_id TEXT PRIMARY KEY, delivered_at INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS delivered_at ON delivered (delivered_at);
-      CREATE TABLE IF NOT EXISTS claims (event_id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS leases (event_id TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS dead_letters (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         event_id TEXT NOT NULL UNIQUE,
@@ -66,44 +66,61 @@ export class LifecycleLedger extends DurableObject<Env> {
     `);
   }
 
-  async claim(eventIds: string[], now = Date.now()): Promise<ClaimResult> {
+  /** Claims the eventIds for `owner` (one consumer run): the ones delivered or held by another
+   * run's live lease are reported as such. */
+  async claim(eventIds: string[], owner: string, now = Date.now()): Promise<ClaimResult> {
     const result: ClaimResult = { delivered: [], busy: [], claimed: [] };
     for (const eventId of new Set(eventIds)) {
-      if (this.sql.exec("SELECT 1 FROM delivered WHERE event_id = ?", eventId).toArray().length > 0) {
+      if (this.delivered(eventId)) {
         result.delivered.push(eventId);
         continue;
       }
-      const claim = this.sql.exec<{ expires_at: number }>("SELECT expires_at FROM claims WHERE event_id = ?", eventId).toArray()[0];
-      if (claim && claim.expires_at > now) {
+      const lease = this.sql.exec<{ owner: string; expires_at: number }>("SELECT owner, expires_at FROM leases WHERE event_id = ?", eventId).toArray()[0];
+      if (lease && lease.owner !== owner && lease.expires_at > now) {
         result.busy.push(eventId);
         continue;
       }
-      this.sql.exec("INSERT OR REPLACE INTO claims (event_id, expires_at) VALUES (?, ?)", eventId, now + CLAIM_LEASE_MS);
+      this.sql.exec("INSERT OR REPLACE INTO leases (event_id, owner, expires_at) VALUES (?, ?, ?)", eventId, owner, now + CLAIM_LEASE_MS);
       result.claimed.push(eventId);
     }
     await this.ensureSweep();
     return result;
   }
 
+  /** Extends `owner`'s leases just before a send; returns the eventIds it still holds and that are
+   * not delivered. An id not returned must not be sent. */
+  renew(eventIds: string[], owner: string, now = Date.now()): string[] {
+    return eventIds.filter((eventId) => {
+      if (this.delivered(eventId)) return false;
+      const held = this.sql.exec("UPDATE leases SET expires_at = ? WHERE event_id = ? AND owner = ? RETURNING event_id", now + CLAIM_LEASE_MS, eventId, owner);
+      return held.toArray().length > 0;
+    });
+  }
+
   /** Braze accepted these: remember them, so no later copy is sent. */
-  complete(eventIds: string[], now = Date.now()): void {
+  complete(eventIds: string[], owner: string, now = Date.now()): void {
     for (const eventId of eventIds) {
       this.sql.exec("INSERT OR IGNORE INTO delivered (event_id, delivered_at) VALUES (?, ?)", eventId, now);
-      this.sql.exec("DELETE FROM claims WHERE event_id = ?", eventId);
+      this.sql.exec("DELETE FROM leases WHERE event_id = ? AND owner = ?", eventId, owner);
     }
   }
 
-  /** Not sent (or not accepted): free them for the next attempt. */
-  release(eventIds: string[]): void {
-    for (const eventId of eventIds) this.sql.exec("DELETE FROM claims WHERE event_id = ?", eventId);
+  /** Not sent (or not accepted): frees `owner`'s leases for the next attempt, never another's. */
+  release(eventIds: string[], owner: string): void {
+    for (const eventId of eventIds) this.sql.exec("DELETE FROM leases WHERE event_id = ? AND owner = ?", eventId, owner);
   }
 
-  isDelivered(eventId: string): boolean {
+  private delivered(eventId: string): boolean {
     return this.sql.exec("SELECT 1 FROM delivered WHERE event_id = ?", eventId).toArray().length > 0;
   }
 
-  /** Keeps undeliverable events. A second failure of the same eventId updates its row. */
-  addDeadLetters(letters: DeadLetterInput[], now = Date.now()): void {
+  isDelivered(eventId: string): boolean {
+    return this.delivered(eventId);
+  }
+
+  /** Keeps undeliverable events (ending `owner`'s lease on them). A second failure of the same
+   * eventId updates its row. */
+  addDeadLetters(letters: DeadLetterInput[], now = Date.now(), owner?: string): void {
     for (const letter of letters) {
       this.sql.exec(
         `INSERT INTO dead_letters (event_id, reason, attempts, event, first_failed_at, last_failed_at)
@@ -116,7 +133,7 @@ export class LifecycleLedger extends DurableObject<Env> {
         now,
         now,
       );
-      this.sql.exec("DELETE FROM claims WHERE event_id = ?", letter.eventId);
+      if (owner) this.sql.exec("DELETE FROM leases WHERE event_id = ? AND owner = ?", letter.eventId, owner);
     }
   }
 
@@ -145,7 +162,7 @@ export class LifecycleLedger extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const now = Date.now();
     this.sql.exec("DELETE FROM delivered WHERE delivered_at < ?", now - DELIVERED_RETENTION_MS);
-    this.sql.exec("DELETE FROM claims WHERE expires_at < ?", now);
+    this.sql.exec("DELETE FROM leases WHERE expires_at < ?", now);
     await this.ctx.storage.setAlarm(now + SWEEP_EVERY_MS);
   }
 
