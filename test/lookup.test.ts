@@ -189,4 +189,42 @@ describe("GET /v1/passes/:campaignName/:userDefinedId (Connected Content)", () =
     const lookup = await call("GET", path);
     expect(await lookup.json()).toMatchObject({ isVoided: true });
   });
+
+  it("does not let a lookup whose KV read raced an update put the old pass back in memory", async () => {
+    await call("POST", "/v1/passes", { body: validCreate });
+    lookupMemory.clear();
+    const kvGet = env.PASS_CACHE.get.bind(env.PASS_CACHE);
+    // The lookup's KV read returns the pre-update entry, 200 ms late.
+    vi.spyOn(env.PASS_CACHE, "get").mockImplementationOnce((async (...args: Parameters<typeof kvGet>) => {
+      const value = await kvGet(...args);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return value;
+    }) as typeof kvGet);
+    const ctx = createExecutionContext();
+    const slowLookup = app.request(path, { headers: { Authorization: BASIC } }, env, ctx);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await call("PUT", path, { body: { isVoided: true } })).status).toBe(200);
+    expect(await (await slowLookup).json()).toMatchObject({ isVoided: false });
+    await waitOnExecutionContext(ctx);
+    const next = await call("GET", path);
+    expect(next.headers.get("X-Cache")).toBe("HIT");
+    expect(await next.json()).toMatchObject({ isVoided: true });
+  });
+
+  it("answers from PassKit when KV cannot be read, and an update then evicts instead of failing", async () => {
+    const id = await seedPass();
+    const error = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    vi.spyOn(env.PASS_CACHE, "get").mockRejectedValue(new Error("KV GET failed: 503"));
+    const lookup = await call("GET", path);
+    expect(lookup.status).toBe(200);
+    expect(lookup.headers.get("X-Cache")).toBe("MISS");
+    expect(await lookup.json()).toMatchObject({ id });
+    lookupMemory.clear();
+    const update = await call("PUT", path, { body: { isRedeemed: true } });
+    expect(update.status).toBe(200);
+    expect(passkit.findPass(validCreate.campaignName, validCreate.userDefinedId)!.isRedeemed).toBe(true);
+    expect(error.mock.calls.some(([line]) => String(line).includes("cache_read_failed"))).toBe(true);
+    vi.mocked(env.PASS_CACHE.get).mockRestore();
+    expect(await env.PASS_CACHE.get(await passKey(validCreate.campaignName, validCreate.userDefinedId))).toBeNull();
+  });
 });

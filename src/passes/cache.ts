@@ -86,8 +86,16 @@ export class PassCache {
     return this.memory.get(key, now);
   }
 
+  /** The KV entry, or undefined when there is none, it is unreadable, or KV fails (a miss: the
+   * answer then comes from PassKit rather than a 500). */
   async fromStore(key: string): Promise<CacheEntry | undefined> {
-    const stored = await this.kv.get(key, "json");
+    let stored: unknown;
+    try {
+      stored = await this.kv.get(key, "json");
+    } catch (error) {
+      console.error(JSON.stringify({ level: "error", event: "cache_read_failed", message: error instanceof Error ? error.message : String(error) }));
+      return undefined;
+    }
     const parsed = entrySchema.safeParse(stored);
     return parsed.success ? parsed.data : undefined;
   }
@@ -97,17 +105,20 @@ export class PassCache {
     return now - entry.storedAt < ttl * 1000;
   }
 
-  /** Keeps a fresh entry in this isolate for a few seconds, never past its freshness. */
+  /** Keeps a fresh entry in this isolate for a few seconds, never past its freshness, and never
+   * over a newer one (a write-through that landed while this entry was being read). */
   remember(key: string, entry: CacheEntry, now = Date.now()): void {
+    const current = this.memory.get(key, now);
+    if (current && current.storedAt > entry.storedAt) return;
     const ttl = entry.kind === "pass" ? this.ttlSeconds : NEGATIVE_TTL_SECONDS;
     this.memory.set(key, entry, Math.min(now + MEMORY_TTL_MS, entry.storedAt + ttl * 1000));
   }
 
-  /** Stores an entry here and in KV. */
-  async store(key: string, entry: CacheEntry): Promise<void> {
+  /** Stores an entry here and in KV; a refused KV write is tried once more unless `retry` is false. */
+  async store(key: string, entry: CacheEntry, options: { retry?: boolean } = {}): Promise<void> {
     this.remember(key, entry);
     const expirationTtl = entry.kind === "pass" ? this.ttlSeconds + STALE_SECONDS : NEGATIVE_TTL_SECONDS;
-    await retryOnce("put", () => this.kv.put(key, JSON.stringify(entry), { expirationTtl }));
+    await retryOnce("put", () => this.kv.put(key, JSON.stringify(entry), { expirationTtl }), options.retry ?? true);
   }
 
   async evict(key: string): Promise<void> {
@@ -121,11 +132,15 @@ export class PassCache {
  * refused: try once more after that second. A second failure is logged, not thrown: the answer to
  * Braze does not depend on the cache, and the entry ages out within PASS_CACHE_TTL_SECONDS.
  */
-async function retryOnce(operation: string, write: () => Promise<void>): Promise<void> {
+async function retryOnce(operation: string, write: () => Promise<void>, retry = true): Promise<void> {
   try {
     await write();
     return;
-  } catch {
+  } catch (error) {
+    if (!retry) {
+      console.warn(JSON.stringify({ level: "warn", event: "cache_write_skipped", operation, message: String(error) }));
+      return;
+    }
     await new Promise((resolve) => setTimeout(resolve, 1_100));
   }
   try {

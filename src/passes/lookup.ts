@@ -59,16 +59,17 @@ export async function lookupPass(deps: LookupDeps, key: string, campaignName: st
   if (remembered) return { entry: remembered, cache: "HIT" };
   let flight = flights.get(key);
   if (!flight) {
-    flight = share(flights, key, () => resolve(deps, key, campaignName, userDefinedId));
+    flight = share(flights, key, (isCurrent) => resolve(deps, key, campaignName, userDefinedId, isCurrent));
     deps.waitUntil(flight.catch(() => undefined));
   }
   return withDeadline(flight, startedAt + LOOKUP_DEADLINE_MS - Date.now());
 }
 
-async function resolve(deps: LookupDeps, key: string, campaignName: string, userDefinedId: string): Promise<Lookup> {
+async function resolve(deps: LookupDeps, key: string, campaignName: string, userDefinedId: string, isCurrent: () => boolean): Promise<Lookup> {
   const stored = await deps.cache.fromStore(key);
   if (stored && deps.cache.isFresh(stored)) {
-    deps.cache.remember(key, stored);
+    // A write while KV was read has put the newer entry in memory; the old one must not follow it.
+    if (isCurrent()) deps.cache.remember(key, stored);
     return { entry: stored, cache: "HIT" };
   }
   if (stored?.kind === "pass") {
@@ -89,7 +90,8 @@ function refresh(deps: LookupDeps, key: string, campaignName: string, userDefine
       if (!(error instanceof PassKitError) || error.failure.kind !== "not_found") throw error;
       entry = { kind: "missing", storedAt: Date.now() };
     }
-    if (isCurrent()) deps.waitUntil(deps.cache.store(key, entry));
+    // Not retried: a late retry could land over a newer write made elsewhere meanwhile.
+    if (isCurrent()) deps.waitUntil(deps.cache.store(key, entry, { retry: false }));
     return entry;
   });
 }
@@ -111,13 +113,14 @@ async function withDeadline(flight: Promise<Lookup>, remainingMs: number): Promi
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
     // Not necessarily PassKit's fault: a busy isolate or a slow KV read also runs the clock down.
-    const late = new ProblemError({
-      status: 504,
-      code: "upstream_timeout",
-      title: "Lookup too slow",
-      detail: `The pass could not be read within ${LOOKUP_DEADLINE_MS} ms, inside Connected Content's 2 s limit; a retry is usually served from the cache.`,
-    });
-    timer = setTimeout(() => reject(late), Math.max(0, remainingMs));
+    const late = () =>
+      new ProblemError({
+        status: 504,
+        code: "upstream_timeout",
+        title: "Lookup too slow",
+        detail: `The pass could not be read within ${LOOKUP_DEADLINE_MS} ms, inside Connected Content's 2 s limit; a retry is usually served from the cache.`,
+      });
+    timer = setTimeout(() => reject(late()), Math.max(0, remainingMs));
   });
   try {
     return await Promise.race([flight, deadline]);
