@@ -360,5 +360,22 @@ describe("who may deliver webhooks", () => {
       expect(response.status).toBe(401);
       expect(send).not.toHaveBeenCalled();
     });
+
+    it.each([
+      ["a body that is not JSON", "{not json", "application/json"],
+      ["a form body", "event=INSTALLED", "application/x-www-form-urlencoded"],
+    ])("answers an unsigned caller's %s with 401, telling nothing of what the body would have been", async (_what, unsigned, contentType) => {
+      const response = await deliverWithSecret(unsigned, { "Content-Type": contentType }, "POST");
+      expect(response.status).toBe(401);
+      expect((await response.json<{ detail: string }>()).detail).toBe("A valid x-passkit-signature header is required.");
+      expect(send).not.toHaveBeenCalled();
+    });
+
+    it("verifies the signature over the exact bytes, so a signed body that is not JSON is then a 400", async () => {
+      const broken = "{\"event\": ";
+      const response = await deliverWithSecret(broken, { "x-passkit-signature": await signature(SECRET, "n1", broken) }, "POST");
+      expect(response.status).toBe(400);
+      expect(send).not.toHaveBeenCalled();
+    });
   });
 });

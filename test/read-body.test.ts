@@ -180,11 +180,10 @@ describe("encoding", () => {
     expect(problem.detail).toContain("line 1, column 1");
   });
 
-  it("reads non-ASCII text and returns the raw text it read", async () => {
+  it("reads non-ASCII text", async () => {
     const body = '{"firstName":"Zoë","city":"Zürich",}';
     const result = await readJsonBody(webhook(body, { "Content-Type": "text/plain; charset=utf-8" }), MAX);
     expect(result.value).toEqual({ firstName: "Zoë", city: "Zürich" });
-    expect(result.raw).toBe(body);
   });
 });
 

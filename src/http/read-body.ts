@@ -6,19 +6,30 @@ import { readJson, type JsonValue } from "./json-reader.ts";
  * Content-Type are read as JSON; anything else is a 415. The size limit is enforced on the bytes
  * actually read, whatever Content-Length claims.
  */
-export async function readJsonBody(request: Request, maxBytes: number): Promise<{ value: JsonValue; raw: string }> {
-  const contentType = request.headers.get("Content-Type");
-  if (!isJsonLike(contentType)) {
-    throw new ProblemError({
-      status: 415,
-      code: "unsupported_media_type",
-      title: "Unsupported Content-Type",
-      detail: "Send the body as application/json or text/plain (Braze's raw text), not as a form.",
-    });
-  }
+export async function readJsonBody(request: Request, maxBytes: number): Promise<{ value: JsonValue }> {
+  assertJsonContentType(request);
+  return { value: parseJsonBytes(await readBodyBytes(request, maxBytes)) };
+}
+
+export function assertJsonContentType(request: Request): void {
+  if (isJsonLike(request.headers.get("Content-Type"))) return;
+  throw new ProblemError({
+    status: 415,
+    code: "unsupported_media_type",
+    title: "Unsupported Content-Type",
+    detail: "Send the body as application/json or text/plain (Braze's raw text), not as a form.",
+  });
+}
+
+/** The body's bytes, at most `maxBytes` of them (413 beyond). */
+export async function readBodyBytes(request: Request, maxBytes: number): Promise<Uint8Array> {
   const declared = Number(request.headers.get("Content-Length") ?? "0");
   if (declared > maxBytes) throw tooLarge(maxBytes);
-  const bytes = await readLimited(request, maxBytes);
+  return readLimited(request, maxBytes);
+}
+
+/** UTF-8 JSON through the forgiving reader, or the 400/422 that says where it is broken. */
+export function parseJsonBytes(bytes: Uint8Array): JsonValue {
   let text: string;
   try {
     // Keep the BOM: readJson ignores exactly one, and stripping one here too let a second through.
@@ -43,7 +54,7 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
       errors: [{ pointer: error.pointer, detail: error.message }],
     });
   }
-  return { value: result.value, raw: text };
+  return result.value;
 }
 
 function isJsonLike(contentType: string | null): boolean {

@@ -76,7 +76,7 @@ export function platformOf(metadata: Record<string, unknown> | undefined): strin
 /**
  * [doc, partly] `x-passkit-signature` is two comma-separated parts, each with a two-character
  * prefix: a nonce, then the HMAC-SHA256 (hex) over nonce and payload. The concatenation is
- * inferred: nonce, then ".", then the raw JSON body.
+ * inferred: nonce, then ".", then the raw JSON body, byte for byte.
  */
 export function signatureParts(header: string): { nonce: string; signature: string } | undefined {
   const parts = header.split(",").map((part) => part.trim());
@@ -84,6 +84,10 @@ export function signatureParts(header: string): { nonce: string; signature: stri
   return { nonce: parts[0]!.slice(2), signature: parts[1]!.slice(2).toLowerCase() };
 }
 
-export function signedContent(nonce: string, rawBody: string): string {
-  return `${nonce}.${rawBody}`;
+export function signedContent(nonce: string, rawBody: Uint8Array): Uint8Array {
+  const prefix = new TextEncoder().encode(`${nonce}.`);
+  const content = new Uint8Array(prefix.byteLength + rawBody.byteLength);
+  content.set(prefix);
+  content.set(rawBody, prefix.byteLength);
+  return content;
 }

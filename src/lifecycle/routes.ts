@@ -3,7 +3,7 @@ import * as z from "zod";
 import type { AppContext } from "../env.ts";
 import { authenticateBasic, requireBasicAuth, UNAUTHORIZED } from "../auth/basic-auth.ts";
 import { ProblemError } from "../http/problem.ts";
-import { readJsonBody } from "../http/read-body.ts";
+import { assertJsonContentType, parseJsonBytes, readBodyBytes, readJsonBody } from "../http/read-body.ts";
 import { validateBody } from "../http/validate.ts";
 import { lifecycleMessageSchema } from "./events.ts";
 import { ledger } from "./ledger.ts";
@@ -20,10 +20,17 @@ export const lifecycleRoutes = new Hono<AppContext>();
 lifecycleRoutes.on(["POST", "PUT", "DELETE"], "/passkit", async (c) => {
   const config = c.get("config");
   const secret = config.PASSKIT_WEBHOOK_SECRET;
-  if (!secret) await authenticateBasic(c);
-  const { value, raw } = await readJsonBody(c.req.raw, config.MAX_BODY_BYTES);
-  if (secret && !(await verifyPassKitSignature(secret, c.req.header("x-passkit-signature"), raw))) {
-    throw new ProblemError({ ...UNAUTHORIZED.problem, detail: "A valid x-passkit-signature header is required.", headers: {} });
+  let value: unknown;
+  if (secret) {
+    const bytes = await readBodyBytes(c.req.raw, config.MAX_BODY_BYTES);
+    if (!(await verifyPassKitSignature(secret, c.req.header("x-passkit-signature"), bytes))) {
+      throw new ProblemError({ ...UNAUTHORIZED.problem, detail: "A valid x-passkit-signature header is required.", headers: {} });
+    }
+    assertJsonContentType(c.req.raw);
+    value = parseJsonBytes(bytes);
+  } else {
+    await authenticateBasic(c);
+    ({ value } = await readJsonBody(c.req.raw, config.MAX_BODY_BYTES));
   }
   const webhook = validateBody(passKitWebhookSchema, value, () => ["event", "pass"]);
   const outcome = await fromPassKitWebhook(webhook, config.PASSKIT_PASS_URL_TEMPLATE, new Date());
