@@ -292,6 +292,8 @@ class Mix {
     if (!passId) return this.mismatch("create", label, "a body with the pass id", out, answer);
     // Created once per pass, whichever create (or PassKit's RECORD_CREATED webhook) reported it.
     this.expect(`created|${passId}`, user, "once");
+    // A create of a pass that already existed updated it: one `updated` per Idempotency-Key.
+    if (answer.status === 200) this.expect(`updated|${passId}`, user, idempotencyKey);
     if (label === "healthy (new pass)") this.created.push({ user, passId, status: answer.status, idempotencyKey, body });
   }
 

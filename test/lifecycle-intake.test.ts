@@ -92,11 +92,33 @@ describe("PassKit webhooks become lifecycle messages", () => {
   });
 
   it("tells Braze about an install once when PassKit reports it both as INSTALLED and through universal.status", async () => {
-    const metadata = { lastInstalledAt: "2026-11-26T10:00:00Z" };
+    const metadata = { lastInstalledAt: new Date(Date.now() - 60_000).toISOString() };
     const installed = await (await deliver(webhook("PASS_EVENT_INSTALLED", { metadata }), "PUT")).json<Accepted>();
     const viaStatus = await (await deliver(webhook("PASS_EVENT_RECORD_UPDATED", { metadata, recordData: { "universal.status": "PASS_INSTALLED" } }), "PUT")).json<Accepted>();
     expect(viaStatus.eventId).toBe(installed.eventId);
     expect(enqueued().map((m) => m.eventId)).toEqual([installed.eventId, installed.eventId]);
+  });
+});
+
+describe("universal.status restated on later updates", () => {
+  it("reports an update of a pass installed long ago as an update, not as another install", async () => {
+    const metadata = { lastInstalledAt: new Date(Date.now() - 3 * 86_400_000).toISOString(), updatedAt: new Date().toISOString() };
+    await deliver(webhook("PASS_EVENT_RECORD_UPDATED", { metadata, recordData: { "universal.status": "PASS_INSTALLED" } }), "PUT");
+    expect(enqueued().map((m) => m.name)).toEqual(["updated"]);
+  });
+
+  it("gives every status-only restatement without timestamps the same eventId, so Braze sees one install", async () => {
+    const first = await (await deliver(webhook("PASS_EVENT_RECORD_UPDATED", { recordData: { "universal.status": "PASS_INSTALLED", points: 1 } }), "PUT")).json<Accepted>();
+    const again = await (await deliver(webhook("PASS_EVENT_RECORD_UPDATED", { recordData: { "universal.status": "PASS_INSTALLED", points: 2 } }), "PUT")).json<Accepted>();
+    expect(again.eventId).toBe(first.eventId);
+  });
+
+  it("tells a reinstall from the first install even when firstInstalledAt stays the same", async () => {
+    const firstInstalledAt = "2026-01-01T00:00:00Z";
+    const one = await (await deliver(webhook("INSTALLED", { metadata: { firstInstalledAt, lastInstalledAt: "2026-01-01T00:00:00Z" } }), "PUT")).json<Accepted>();
+    const two = await (await deliver(webhook("INSTALLED", { metadata: { firstInstalledAt, lastInstalledAt: "2026-03-01T00:00:00Z" } }), "PUT")).json<Accepted>();
+    const three = await (await deliver(webhook("INSTALLED", { metadata: { firstInstalledAt } }), "PUT")).json<Accepted>();
+    expect(new Set([one.eventId, two.eventId, three.eventId]).size).toBe(3);
   });
 });
 
@@ -166,8 +188,9 @@ describe("the same occurrence reaches Braze once", () => {
 });
 
 describe("events of the proxy's own writes", () => {
+  let passkit: ReturnType<typeof installPassKit>;
   beforeEach(() => {
-    installPassKit();
+    passkit = installPassKit();
   });
 
   it("emits `created` for a pass created through the proxy, with the same eventId as PassKit's RECORD_CREATED webhook for it", async () => {
@@ -209,6 +232,35 @@ describe("events of the proxy's own writes", () => {
     expect(retry!.eventId).toBe(first!.eventId);
     expect(second!.eventId).not.toBe(first!.eventId);
     expect([first, retry, second].map((m) => m!.name)).toEqual(["updated", "updated", "updated"]);
+  });
+
+  it("answers a Braze retry of a lost create with the same `created` eventId, plus the update it made", async () => {
+    const first = await call("POST", "/v1/passes", { body: validCreate });
+    expect(first.status).toBe(201);
+    const retry = await call("POST", "/v1/passes", { body: validCreate });
+    expect(retry.status).toBe(200);
+    const [created, createdAgain, updated] = enqueued();
+    expect(createdAgain).toMatchObject({ name: "created", eventId: created!.eventId });
+    expect(updated).toMatchObject({ name: "updated", source: "proxy" });
+  });
+
+  it("reports a re-sent create for a pass made long ago as an update only, not as a new pass", async () => {
+    const made = await (await call("POST", "/v1/passes", { body: validCreate })).json<{ id: string }>();
+    send.mockClear();
+    const stored = passkit.findPass("summer-loyalty", "user-123")!;
+    passkit.inject({ method: "GET", status: 200, body: JSON.stringify({ ...stored, createdAt: "2025-01-01T00:00:00Z" }) });
+    const again = await call("POST", "/v1/passes", { body: { ...validCreate, dynamicData: { points: 9 } } });
+    expect(again.status).toBe(200);
+    expect(enqueued().map((m) => [m.name, m.passId])).toEqual([["updated", made.id]]);
+  });
+
+  it("does not take an update's identity from the caller's X-Request-Id", async () => {
+    await call("POST", "/v1/passes", { body: validCreate });
+    const headers = { "X-Request-Id": "fixed-id-from-a-client" };
+    await call("PUT", passPath("summer-loyalty", "user-123"), { body: { isVoided: true }, headers });
+    await call("PUT", passPath("summer-loyalty", "user-123"), { body: { isVoided: false }, headers });
+    const [, one, two] = enqueued();
+    expect(one!.eventId).not.toBe(two!.eventId);
   });
 
   it("emits nothing for dry runs", async () => {

@@ -50,8 +50,9 @@ export function externalIdFromRecordData(recordData: Record<string, unknown> | u
  */
 export function occurredAt(name: LifecycleName, metadata: Record<string, unknown> | undefined): string | undefined {
   const candidates: Record<LifecycleName, string[]> = {
-    installed: ["lastInstalledAt", "firstInstalledAt"],
-    deleted: ["lastUninstalledAt", "firstUninstalledAt"],
+    // Only the latest: a reinstall keeps firstInstalledAt, so it would look like the first install.
+    installed: ["lastInstalledAt"],
+    deleted: ["lastUninstalledAt"],
     updated: ["updatedAt", "lastUpdatedAt"],
     created: ["createdAt"],
     invalidated: ["invalidatedAt", "updatedAt"],

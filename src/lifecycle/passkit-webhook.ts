@@ -1,7 +1,7 @@
 import * as z from "zod";
 import { ProblemError } from "../http/problem.ts";
 import { passUrl } from "../passkit/inferred.ts";
-import { lifecycleEventId, lifecycleMessageSchema, type LifecycleMessage } from "./events.ts";
+import { lifecycleEventId, lifecycleMessageSchema, type LifecycleMessage, type LifecycleName } from "./events.ts";
 import { ACCEPTED_EVENTS, externalIdFromRecordData, lifecycleNameOf, occurredAt, platformOf, statusOverride } from "./inferred.ts";
 import { sha256Hex } from "../passkit/token.ts";
 
@@ -44,12 +44,12 @@ export async function fromPassKitWebhook(webhook: PassKitWebhook, passUrlTemplat
     });
   }
   const { pass } = webhook;
-  const name = (listed === "updated" ? statusOverride(pass.recordData) : undefined) ?? listed;
   const metadata = pass.metadata ?? pass.metaData;
+  const { name, occurrence: statusOccurrence } = nameOf(listed, pass.recordData, metadata, receivedAt);
   const happened = occurredAt(name, metadata);
   // A recurring event is identified by when PassKit says it happened, else by the payload itself
   // (a redelivered webhook is byte-for-byte the same occurrence).
-  const occurrence = happened ?? (await sha256Hex(canonicalJson(webhook)));
+  const occurrence = happened ?? statusOccurrence ?? (await sha256Hex(canonicalJson(webhook)));
   const eventId = await lifecycleEventId(name, pass.id, occurrence);
   const known = {
     v: 1 as const,
@@ -98,6 +98,28 @@ function sourcePointer(field: string, pass: PassKitWebhook["pass"]): string {
     default:
       return "/pass";
   }
+}
+
+/** A RECORD_UPDATED whose status is older than this restates an install; it is not a new one. */
+const RESTATEMENT_AFTER_MS = 86_400_000;
+
+/**
+ * `universal.status` on an update says the pass *is* installed (or not), not that it just was
+ * (CONTRACT §2 asks for it to become an install or uninstall). It is one when the matching
+ * timestamp is recent, or absent (then once per pass and status, not once per update); with an old
+ * timestamp the update is what happened, so it stays `updated`.
+ */
+function nameOf(
+  listed: LifecycleName,
+  recordData: Record<string, unknown> | undefined,
+  metadata: Record<string, unknown> | undefined,
+  receivedAt: Date,
+): { name: LifecycleName; occurrence?: string } {
+  const status = listed === "updated" ? statusOverride(recordData) : undefined;
+  if (!status) return { name: listed };
+  const happened = occurredAt(status, metadata);
+  if (!happened) return { name: status, occurrence: `status:${status}` };
+  return receivedAt.getTime() - Date.parse(happened) > RESTATEMENT_AFTER_MS ? { name: listed } : { name: status };
 }
 
 /** JSON with object keys sorted, so the same payload always hashes the same. */

@@ -39,9 +39,11 @@ passRoutes.post("/", async (c) => {
     }
   }
 
-  const { status, view } = await createOrUpdate(c, pass);
-  // A Braze retry lands on the 200 path; `created` is keyed by the pass, so Braze sees it once.
-  await emitProxyEvent(c, "created", view, pass.templateName);
+  const { status, view, justCreated } = await createOrUpdate(c, pass);
+  // A Braze retry of a create whose answer was lost lands on the 200 path with a pass created
+  // moments ago: `created` is keyed by the pass, so Braze sees it once. An older pass was updated.
+  if (status === 201 || justCreated) await emitProxyEvent(c, "created", view, pass.templateName);
+  if (status === 200) await emitProxyEvent(c, "updated", view, pass.templateName, updateOccurrence(c));
   const body = answer(view);
   if (idempotencyKey) await idempotency.remember(idempotencyKey, { status, body, fingerprint });
   return c.json(body, status);
@@ -51,7 +53,7 @@ passRoutes.post("/", async (c) => {
  * Creates the pass, or, when it already exists for (campaignName, userDefinedId) (a Braze retry
  * whose first answer was lost, or a re-sent campaign), updates it with the body instead.
  */
-async function createOrUpdate(c: Ctx, pass: CreatePass): Promise<{ status: 200 | 201; view: PassView }> {
+async function createOrUpdate(c: Ctx, pass: CreatePass): Promise<{ status: 200 | 201; view: PassView; justCreated: boolean }> {
   const config = c.get("config");
   const client = createPassKitClient(config);
   const cache = new PassCache(c.env.PASS_CACHE, config.PASS_CACHE_TTL_SECONDS);
@@ -72,7 +74,7 @@ async function createOrUpdate(c: Ctx, pass: CreatePass): Promise<{ status: 200 |
     };
     const view = withChanges(fresh, pass);
     await cache.store(key, { kind: "pass", pass: view, storedAt: Date.now() });
-    return { status: 201, view };
+    return { status: 201, view, justCreated: true };
   }
 
   let existing;
@@ -88,7 +90,8 @@ async function createOrUpdate(c: Ctx, pass: CreatePass): Promise<{ status: 200 |
   markWritten(key);
   const view = withChanges(passView(existing, config.PASSKIT_PASS_URL_TEMPLATE, campaignName, userDefinedId), pass);
   await cache.store(key, { kind: "pass", pass: view, storedAt: Date.now() });
-  return { status: 200, view };
+  const age = existing.createdAt ? Date.now() - Date.parse(existing.createdAt) : 0;
+  return { status: 200, view, justCreated: !(age > BRAZE_RETRY_WINDOW_MS) };
 }
 
 passRoutes.get("/:campaignName/:userDefinedId", async (c) => {
@@ -146,8 +149,7 @@ passRoutes.put("/:campaignName/:userDefinedId", async (c) => {
   const { id } = await client.update(campaignName, userDefinedId, changes);
   const view = await refreshAfterWrite(c, campaignName, userDefinedId, (pass) => withChanges(pass, changes));
   const result = answer(view ?? { id, url: passUrl(config.PASSKIT_PASS_URL_TEMPLATE, id), campaignName, userDefinedId });
-  // A Braze retry of the same update carries the same Idempotency-Key, so it is one event.
-  await emitProxyEvent(c, "updated", result, changes.templateName, c.req.header("Idempotency-Key") ?? c.get("requestId"));
+  await emitProxyEvent(c, "updated", result, changes.templateName, updateOccurrence(c));
   return c.json(result);
 });
 
@@ -182,6 +184,18 @@ async function refreshAfterWrite(c: Ctx, campaignName: string, userDefinedId: st
   const pass = apply(cached.pass);
   await cache.store(key, { kind: "pass", pass, storedAt: Date.now() });
   return pass;
+}
+
+/** Braze retries a webhook for up to 30 minutes (longer when the proxy is unreachable). */
+const BRAZE_RETRY_WINDOW_MS = 86_400_000;
+
+/**
+ * Which update this is, for its eventId: a Braze retry of the same update carries the same
+ * Idempotency-Key and is one event. Without one every request is its own update (never the
+ * caller's X-Request-Id, which a client could repeat for different updates).
+ */
+function updateOccurrence(c: Ctx): string {
+  return c.req.header("Idempotency-Key") ?? crypto.randomUUID();
 }
 
 /** Queues the lifecycle event of a write the proxy made, without delaying the answer. */

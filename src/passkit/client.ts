@@ -26,6 +26,7 @@ export const passKitPassSchema = z.looseObject({
   isRedeemed: z.boolean().optional(),
   isInvalid: z.boolean().optional(),
   expiryDate: z.string().nullish(),
+  createdAt: z.string().nullish(),
 });
 export type PassKitPass = z.output<typeof passKitPassSchema>;
 
