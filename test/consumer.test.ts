@@ -222,6 +222,19 @@ describe("lifecycle consumer", () => {
     expect(items[0]!.reason).toBe("invalid_message: not a lifecycle message");
   });
 
+  it("logs every dead-lettered event whole when the ledger cannot keep it, and lets the queue retry", async () => {
+    const error = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    vi.spyOn(env.LIFECYCLE_LEDGER, "getByName").mockReturnValue(
+      new Proxy(env.LIFECYCLE_LEDGER.getByName("ledger"), { get: (target, property) => (property === "addDeadLetters" ? () => Promise.reject(new Error("ledger down")) : Reflect.get(target, property)) }),
+    );
+    const body = await lifecycleMessage(8);
+    const batch = createMessageBatch("passkit-lifecycle-dlq", [{ id: "d1", timestamp: new Date(), attempts: 3, body }]);
+    const ctx = createExecutionContext();
+    await expect(worker.queue(batch, env, ctx)).rejects.toThrow("ledger down");
+    const logged = error.mock.calls.map(([line]) => JSON.parse(String(line)) as { event: string; body: unknown });
+    expect(logged).toContainEqual(expect.objectContaining({ event: "dead_letter_not_stored", body }));
+  });
+
   it("keeps what reaches the dead-letter queue in the ledger", async () => {
     const body = await lifecycleMessage(7);
     const batch = createMessageBatch("passkit-lifecycle-dlq", [{ id: "d1", timestamp: new Date(), attempts: 11, body }]);

@@ -31,6 +31,7 @@ describe("PassKit failures map to the statuses that make Braze retry exactly whe
     { fault: { status: 403 }, status: 502, code: "upstream_auth" },
     { fault: { status: 302, headers: { Location: "https://elsewhere.example/" } }, status: 502, code: "upstream_malformed" },
     { fault: { latencyMs: 1_500 }, status: 504, code: "upstream_timeout" },
+    { fault: { status: 408 }, status: 504, code: "upstream_timeout" },
   ];
 
   for (const { fault, status, code, retryAfter } of cases) {

@@ -2,18 +2,31 @@ import * as z from "zod";
 import type { Env } from "../env.ts";
 import { ProblemError } from "../http/problem.ts";
 
-/** Upstream URLs must be https, except loopback hosts (local runs and tests). */
-const upstreamUrl = z.url().refine(
-  (value) => {
-    // zod 4 still runs this refinement after z.url() has failed: `new URL()` would throw and turn
-    // a bad URL into an unhandled 500 instead of a config_error naming the variable.
-    if (!URL.canParse(value)) return false;
-    const url = new URL(value);
-    if (url.protocol === "https:") return true;
-    return url.protocol === "http:" && ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
-  },
-  { message: "must be an https:// URL (http:// only for loopback hosts)" },
-);
+const LOOPBACK = ["localhost", "127.0.0.1", "[::1]"];
+
+/**
+ * An upstream base URL: https (http only for loopback hosts, for local runs and tests), and no
+ * query, fragment or credentials, which would mangle every path appended to it. `hosts`, when
+ * given, lists the domains the secret sent there may go to.
+ */
+const upstreamUrl = (hosts?: readonly string[]) =>
+  z.url().refine(
+    (value) => {
+      // zod 4 still runs this refinement after z.url() has failed: `new URL()` would throw and
+      // turn a bad URL into an unhandled 500 instead of a config_error naming the variable.
+      if (!URL.canParse(value)) return false;
+      const url = new URL(value);
+      if (url.search || url.hash || value.includes("#") || url.username || url.password) return false;
+      if (url.protocol === "http:") return LOOPBACK.includes(url.hostname);
+      if (url.protocol !== "https:") return false;
+      return !hosts || hosts.some((domain) => url.hostname.endsWith(`.${domain}`));
+    },
+    {
+      message: hosts
+        ? `must be an https:// URL on ${hosts.join(" or ")} without query or fragment (http:// only for loopback hosts)`
+        : "must be an https:// URL without query, fragment or credentials (http:// only for loopback hosts)",
+    },
+  );
 
 // Coerced: an unquoted number in wrangler.toml's [vars] arrives as a JSON number, not a string.
 const intFrom = (min: number, max: number, fallback: number) =>
@@ -52,7 +65,7 @@ const credentials = secret.transform((text, ctx): Credential[] => {
 });
 
 export const configSchema = z.object({
-  PASSKIT_API_URL: upstreamUrl.default("https://api-pass.passkit.net/v3").transform((u) => u.replace(/\/+$/, "")),
+  PASSKIT_API_URL: upstreamUrl().default("https://api-pass.passkit.net/v3").transform((u) => u.replace(/\/+$/, "")),
   PASSKIT_PASS_URL_TEMPLATE: z
     .string()
     .default("https://q.passkit.net/~/#/p/{passId}")
@@ -60,7 +73,9 @@ export const configSchema = z.object({
     .refine((t) => t.includes("{passId}") && URL.canParse(t.replace("{passId}", "x")) && new URL(t.replace("{passId}", "x")).protocol === "https:", {
       message: "must be an https:// URL containing {passId}",
     }),
-  BRAZE_REST_ENDPOINT: upstreamUrl.default("https://rest.iad-01.braze.com").transform((u) => u.replace(/\/+$/, "")),
+  // Braze's REST hosts are all under braze.com or braze.eu (UPSTREAMS.md): a typo cannot send the
+  // Bearer key anywhere else.
+  BRAZE_REST_ENDPOINT: upstreamUrl(["braze.com", "braze.eu"]).default("https://rest.iad-01.braze.com").transform((u) => u.replace(/\/+$/, "")),
   BRAZE_MAX_OBJECTS_PER_REQUEST: intFrom(1, 75, 75),
   BRAZE_EVENT_PREFIX: z
     .string()

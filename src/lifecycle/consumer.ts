@@ -249,6 +249,15 @@ export async function consumeDeadLetterBatch(batch: MessageBatch<unknown>, env: 
     attempts: message.attempts,
     event: message.body,
   }));
-  await ledger(env).addDeadLetters(letters);
+  try {
+    await ledger(env).addDeadLetters(letters);
+  } catch (error) {
+    // The last place an event can be kept is the log: write each one whole, then let the queue
+    // retry the batch (and, past its retries, drop it, but never without this record).
+    for (const message of batch.messages) {
+      console.error(JSON.stringify({ level: "error", event: "dead_letter_not_stored", attempts: message.attempts, message: String(error), body: message.body }));
+    }
+    throw error;
+  }
   batch.ackAll();
 }

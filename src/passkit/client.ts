@@ -65,9 +65,10 @@ export function createPassKitClient(config: PassKitConfig, fetcher: typeof fetch
   const requests = passKitRequests(config);
 
   async function send<S extends z.ZodType>(request: PassKitRequest, schema: S, options: SendOptions = {}): Promise<z.output<S>> {
-    const { status, text, headers } = await exchange(request, options.timeoutMs ?? config.PASSKIT_TIMEOUT_MS);
+    const timeoutMs = options.timeoutMs ?? config.PASSKIT_TIMEOUT_MS;
+    const { status, text, headers } = await exchange(request, timeoutMs);
     if (status >= 200 && status < 300) return parseAnswer(status, text, schema);
-    throw new PassKitError(failureOf(status, text, headers));
+    throw new PassKitError(failureOf(status, text, headers, timeoutMs));
   }
 
   async function exchange(request: PassKitRequest, timeoutMs: number) {
@@ -133,8 +134,10 @@ function parseAnswer<S extends z.ZodType>(status: number, text: string, schema: 
   return parsed.data;
 }
 
-function failureOf(status: number, text: string, headers: Headers): PassKitFailure {
+function failureOf(status: number, text: string, headers: Headers, timeoutMs: number): PassKitFailure {
   if (status === 404) return { kind: "not_found" };
+  // PassKit's own "request timeout": too slow, as far as Braze is concerned.
+  if (status === 408) return { kind: "timeout", afterMs: timeoutMs };
   if (status === 401 || status === 403) return { kind: "auth", status };
   if (status === 429) return { kind: "rate_limited", retryAfterSeconds: retryAfterSeconds(headers.get("Retry-After")) };
   if (status === 400 || status === 409 || status === 422) return { kind: "rejected", status, reason: passKitErrorReason(text) };
