@@ -79,13 +79,25 @@ export class FakeBraze {
     record.authorized = true;
     const text = await request.text();
     const fault = this.faults.take(request.method, url.pathname, text);
-    if (fault?.latencyMs) await sleep(fault.latencyMs, request.signal);
-    if (fault?.status) {
-      const headers = { ...this.rateHeaders(fault.status === 429), ...fault.headers };
-      return new Response(fault.body ?? JSON.stringify({ message: `injected ${fault.status}` }), { status: fault.status, headers: { "Content-Type": "application/json", ...headers } });
+    if (fault?.afterProcessing) {
+      const processed = this.process(text, record);
+      // The events are in the ledger now, whatever the caller hears (or misses) next.
+      if (fault.latencyMs) await sleep(fault.latencyMs, request.signal);
+      return fault.status ? this.faultAnswer(fault) : processed;
     }
+    if (fault?.latencyMs) await sleep(fault.latencyMs, request.signal);
+    if (fault?.status) return this.faultAnswer(fault);
     if (!this.takeRateSlot()) return json({ message: "API rate limit exceeded" }, 429, this.rateHeaders(true));
+    return this.process(text, record);
+  }
 
+  private faultAnswer(fault: Fault): Response {
+    const headers = { ...this.rateHeaders(fault.status === 429), ...fault.headers };
+    return new Response(fault.body ?? JSON.stringify({ message: `injected ${fault.status}` }), { status: fault.status, headers: { "Content-Type": "application/json", ...headers } });
+  }
+
+  /** What Braze does with a /users/track body: validates, keeps the acceptable events, answers. */
+  private process(text: string, record: BrazeRequestRecord): Response {
     let body: Record<string, unknown>;
     try {
       body = JSON.parse(text);

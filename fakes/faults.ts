@@ -11,6 +11,11 @@ export interface Fault {
   latencyMs?: number;
   /** Answer 200 with a body that is not the documented shape. */
   malformed?: boolean;
+  /**
+   * Apply the fault only after the request was fully processed (Braze fake): what real services
+   * do when the answer, not the work, is lost to a gateway error or a timeout.
+   */
+  afterProcessing?: boolean;
   /** Only requests with this method / whose path contains this. */
   method?: string;
   pathIncludes?: string;

@@ -214,6 +214,18 @@ describe("lifecycle consumer", () => {
     });
   });
 
+  it("retries after a 5xx that Braze returned after processing, so Braze then holds the events twice (the window docs/storage.md describes)", async () => {
+    const bodies = await messages(2);
+    braze.inject({ status: 503, afterProcessing: true });
+    const first = await run(bodies);
+    expect(Object.keys(first.retried)).toEqual(["m0", "m1"]);
+    expect(braze.events).toHaveLength(2);
+    const retry = await run(bodies, 2);
+    expect(retry.acked).toEqual(["m0", "m1"]);
+    // Nothing the proxy can see tells the lost answer from a failure: Braze does not deduplicate.
+    expect(braze.events.map((e) => e.external_id)).toEqual(["user-0", "user-1", "user-0", "user-1"]);
+  });
+
   it("dead-letters a message that is not a lifecycle message instead of retrying it forever", async () => {
     const { acked } = await run([{ hello: "world" }]);
     expect(acked).toEqual(["m0"]);
