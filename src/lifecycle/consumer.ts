@@ -17,7 +17,13 @@ export const FULL_BATCH = 100;
 /** A message is held back for a fuller request at most this many times. */
 const MAX_HOLD_BACKS = 2;
 
-type Outcome = { kind: "ack" } | { kind: "retry"; delaySeconds: number; reason: string } | { kind: "dead"; reason: string };
+type Outcome =
+  | { kind: "ack" }
+  /** Back on the queue after `delaySeconds`; `stopsBatch`: the rest of the batch would fail alike. */
+  | { kind: "retry"; delaySeconds: number; reason: string; stopsBatch?: boolean }
+  /** Back on the queue at once to join a fuller request: never counted as a failed attempt. */
+  | { kind: "hold" }
+  | { kind: "dead"; reason: string };
 
 /** What one run of the consumer needs to send a chunk. */
 interface Run {
@@ -65,7 +71,7 @@ export async function consumeLifecycleBatch(batch: MessageBatch<unknown>, env: E
     if (tail.every((entry) => attemptsOf(entry) <= MAX_HOLD_BACKS)) {
       pending = pending.slice(0, pending.length - remainder);
       await bestEffort("ledger_release_failed", () => book.release(tail.map((entry) => entry.message.eventId), owner));
-      for (const entry of tail) settle(entry.copies, { kind: "retry", delaySeconds: 0, reason: "held for a fuller request" }, outcomes);
+      for (const entry of tail) settle(entry.copies, { kind: "hold" }, outcomes);
     }
   }
 
@@ -78,9 +84,8 @@ export async function consumeLifecycleBatch(batch: MessageBatch<unknown>, env: E
       continue;
     }
     await deliver(run, chunk, maxAttempts(chunk, byEvent));
-    // After a 429 or an auth failure, the rest of this batch would fail the same way.
     const last = run.results.get(chunk[0]!.eventId);
-    if (last?.kind === "retry" && /^(rate_limited|braze_auth)/.test(last.reason)) stopAfter = last;
+    if (last?.kind === "retry" && last.stopsBatch) stopAfter = last;
   }
 
   // Unreleased leases expire by themselves after CLAIM_LEASE_MS.
@@ -154,12 +159,12 @@ export function retryOutcome(result: Exclude<TrackResult, { kind: "accepted" | "
   switch (result.kind) {
     case "rate_limited":
       // Never before Braze's window resets; a little spread so the consumers do not stampede.
-      return { kind: "retry", delaySeconds: result.retryAfterSeconds + Math.floor(random() * 3), reason: "rate_limited" };
+      return { kind: "retry", delaySeconds: result.retryAfterSeconds + Math.floor(random() * 3), reason: "rate_limited", stopsBatch: true };
     case "auth":
       console.error(
         JSON.stringify({ level: "error", event: "braze_auth_failed", status: result.status, message: "Braze refused BRAZE_API_KEY: check the key and its users.track permission" }),
       );
-      return { kind: "retry", delaySeconds: backoff(attempts, 300, 3_600, random), reason: `braze_auth: Braze answered ${result.status}` };
+      return { kind: "retry", delaySeconds: backoff(attempts, 300, 3_600, random), reason: `braze_auth: Braze answered ${result.status}`, stopsBatch: true };
     case "unavailable":
       return { kind: "retry", delaySeconds: backoff(attempts, 5, 900, random), reason: `braze_unavailable: Braze answered ${result.status}` };
     case "unreachable":
@@ -207,15 +212,23 @@ function settle(copies: Message<unknown>[], outcome: Outcome, outcomes: Map<Mess
  */
 async function finish(outcomes: Map<Message<unknown>, Outcome>, book: ReturnType<typeof ledger>, owner: string, maxDeliveryAttempts: number): Promise<void> {
   const letters: { message: Message<unknown>; letter: DeadLetterInput }[] = [];
+  const keep = (message: Message<unknown>, reason: string) =>
+    letters.push({ message, letter: { eventId: eventIdOf(message), reason, attempts: message.attempts, event: message.body } });
   for (const [message, outcome] of outcomes) {
-    const final = outcome.kind === "retry" && message.attempts >= maxDeliveryAttempts && outcome.reason !== "held for a fuller request";
-    if (outcome.kind === "dead" || final) {
-      const reason = outcome.kind === "dead" ? outcome.reason : `retries_exhausted: ${outcome.reason}`;
-      letters.push({ message, letter: { eventId: eventIdOf(message), reason, attempts: message.attempts, event: message.body } });
-    } else if (outcome.kind === "retry") {
-      message.retry({ delaySeconds: outcome.delaySeconds });
-    } else {
-      message.ack();
+    switch (outcome.kind) {
+      case "ack":
+        message.ack();
+        break;
+      case "hold":
+        message.retry({ delaySeconds: 0 });
+        break;
+      case "retry":
+        if (message.attempts >= maxDeliveryAttempts) keep(message, `retries_exhausted: ${outcome.reason}`);
+        else message.retry({ delaySeconds: outcome.delaySeconds });
+        break;
+      case "dead":
+        keep(message, outcome.reason);
+        break;
     }
   }
   if (letters.length === 0) return;
