@@ -71,7 +71,7 @@ export class LifecycleLedger extends DurableObject<Env> {
   async claim(eventIds: string[], owner: string, now = Date.now()): Promise<ClaimResult> {
     const result: ClaimResult = { delivered: [], busy: [], claimed: [] };
     for (const eventId of new Set(eventIds)) {
-      if (this.delivered(eventId)) {
+      if (this.isDelivered(eventId)) {
         result.delivered.push(eventId);
         continue;
       }
@@ -91,7 +91,7 @@ export class LifecycleLedger extends DurableObject<Env> {
    * not delivered. An id not returned must not be sent. */
   renew(eventIds: string[], owner: string, now = Date.now()): string[] {
     return eventIds.filter((eventId) => {
-      if (this.delivered(eventId)) return false;
+      if (this.isDelivered(eventId)) return false;
       const held = this.sql.exec("UPDATE leases SET expires_at = ? WHERE event_id = ? AND owner = ? RETURNING event_id", now + CLAIM_LEASE_MS, eventId, owner);
       return held.toArray().length > 0;
     });
@@ -110,12 +110,8 @@ export class LifecycleLedger extends DurableObject<Env> {
     for (const eventId of eventIds) this.sql.exec("DELETE FROM leases WHERE event_id = ? AND owner = ?", eventId, owner);
   }
 
-  private delivered(eventId: string): boolean {
-    return this.sql.exec("SELECT 1 FROM delivered WHERE event_id = ?", eventId).toArray().length > 0;
-  }
-
   isDelivered(eventId: string): boolean {
-    return this.delivered(eventId);
+    return this.sql.exec("SELECT 1 FROM delivered WHERE event_id = ?", eventId).toArray().length > 0;
   }
 
   /** Keeps undeliverable events (ending `owner`'s lease on them). A second failure of the same

@@ -101,8 +101,12 @@ export class PassCache {
   }
 
   isFresh(entry: CacheEntry, now = Date.now()): boolean {
-    const ttl = entry.kind === "pass" ? this.ttlSeconds : NEGATIVE_TTL_SECONDS;
-    return now - entry.storedAt < ttl * 1000;
+    return now < this.freshUntil(entry);
+  }
+
+  /** A pass is fresh for PASS_CACHE_TTL_SECONDS, "no such pass" for NEGATIVE_TTL_SECONDS. */
+  private freshUntil(entry: CacheEntry): number {
+    return entry.storedAt + (entry.kind === "pass" ? this.ttlSeconds : NEGATIVE_TTL_SECONDS) * 1000;
   }
 
   /** Keeps a fresh entry in this isolate for a few seconds, never past its freshness, and never
@@ -110,8 +114,7 @@ export class PassCache {
   remember(key: string, entry: CacheEntry, now = Date.now()): void {
     const current = this.memory.get(key, now);
     if (current && current.storedAt > entry.storedAt) return;
-    const ttl = entry.kind === "pass" ? this.ttlSeconds : NEGATIVE_TTL_SECONDS;
-    this.memory.set(key, entry, Math.min(now + MEMORY_TTL_MS, entry.storedAt + ttl * 1000));
+    this.memory.set(key, entry, Math.min(now + MEMORY_TTL_MS, this.freshUntil(entry)));
   }
 
   /** Stores an entry here and in KV; a refused KV write is tried once more unless `retry` is false. */

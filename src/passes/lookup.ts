@@ -113,14 +113,16 @@ async function withDeadline(flight: Promise<Lookup>, remainingMs: number): Promi
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
     // Not necessarily PassKit's fault: a busy isolate or a slow KV read also runs the clock down.
-    const late = () =>
-      new ProblemError({
-        status: 504,
-        code: "upstream_timeout",
-        title: "Lookup too slow",
-        detail: `The pass could not be read within ${LOOKUP_DEADLINE_MS} ms, inside Connected Content's 2 s limit; a retry is usually served from the cache.`,
-      });
-    timer = setTimeout(() => reject(late()), Math.max(0, remainingMs));
+    const expire = () =>
+      reject(
+        new ProblemError({
+          status: 504,
+          code: "upstream_timeout",
+          title: "Lookup too slow",
+          detail: `The pass could not be read within ${LOOKUP_DEADLINE_MS} ms, inside Connected Content's 2 s limit; a retry is usually served from the cache.`,
+        }),
+      );
+    timer = setTimeout(expire, Math.max(0, remainingMs));
   });
   try {
     return await Promise.race([flight, deadline]);

@@ -5,7 +5,7 @@ import { ProblemError } from "../http/problem.ts";
 import { readJsonBody } from "../http/read-body.ts";
 import { validateBody } from "../http/validate.ts";
 import { pathSegments } from "../http/path.ts";
-import { createPassKitClient, type PassKitRequest } from "../passkit/client.ts";
+import { createPassKitClient, type PassKitClient, type PassKitRequest } from "../passkit/client.ts";
 import { PassKitError, passKitProblem } from "../passkit/failures.ts";
 import { passUrl } from "../passkit/inferred.ts";
 import { PassCache, passKey, type CacheEntry } from "./cache.ts";
@@ -39,7 +39,7 @@ passRoutes.post("/", async (c) => {
     }
   }
 
-  const { status, view, justCreated } = await createOrUpdate(c, pass);
+  const { status, view, justCreated } = await createOrUpdate(c, client, pass);
   // A Braze retry of a create whose answer was lost lands on the 200 path with a pass created
   // moments ago: `created` is keyed by the pass, so Braze sees it once. An older pass was updated.
   if (status === 201 || justCreated) await emitProxyEvent(c, "created", view, pass.templateName);
@@ -53,9 +53,8 @@ passRoutes.post("/", async (c) => {
  * Creates the pass, or, when it already exists for (campaignName, userDefinedId) (a Braze retry
  * whose first answer was lost, or a re-sent campaign), updates it with the body instead.
  */
-async function createOrUpdate(c: Ctx, pass: CreatePass): Promise<{ status: 200 | 201; view: PassView; justCreated: boolean }> {
+async function createOrUpdate(c: Ctx, client: PassKitClient, pass: CreatePass): Promise<{ status: 200 | 201; view: PassView; justCreated: boolean }> {
   const config = c.get("config");
-  const client = createPassKitClient(config);
   const cache = new PassCache(c.env.PASS_CACHE, config.PASS_CACHE_TTL_SECONDS);
   const key = await passKey(pass.campaignName, pass.userDefinedId);
 
