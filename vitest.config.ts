@@ -19,17 +19,23 @@ export default defineConfig({
               bindings: {
                 ...TEST_SECRETS,
                 PASSKIT_API_URL: "http://127.0.0.1:9/v3",
+                PASSKIT_REST_URL: "http://[::1]:9",
                 BRAZE_REST_ENDPOINT: "http://localhost:9",
                 PASSKIT_TIMEOUT_MS: "1000",
               },
             },
           }),
         ],
-        test: { name: "workers", include: ["test/**/*.test.ts"], exclude: ["test/e2e/**"], testTimeout: 20_000 },
+        // test/load is the Node load oracle that test/e2e/load.test.ts drives, not Workers tests.
+        test: { name: "workers", include: ["test/**/*.test.ts"], exclude: ["test/e2e/**", "test/load/**"], testTimeout: 20_000 },
       },
       {
         // The proxy under `wrangler dev`, driven from Node, against the fakes on loopback.
         test: { name: "e2e", include: ["test/e2e/**/*.test.ts"], environment: "node", testTimeout: 240_000, hookTimeout: 90_000 },
+      },
+      {
+        // The Node tooling's own helpers (scripts/lib).
+        test: { name: "tools", include: ["scripts/**/*.test.ts"], environment: "node" },
       },
     ],
   },

@@ -4,7 +4,9 @@ import type { AppContext } from "./env.ts";
 import { loadConfig } from "./config/config.ts";
 import { ProblemError, problemResponse } from "./http/problem.ts";
 import { PassKitError, passKitProblem } from "./passkit/failures.ts";
-import { passRoutes } from "./passes/routes.ts";
+import { noRoute } from "./http/path.ts";
+import { productRoutes } from "./machinery/routes.ts";
+import { products } from "./products.ts";
 import { lifecycleRoutes } from "./lifecycle/routes.ts";
 import { openApiDocument } from "./openapi.ts";
 
@@ -16,10 +18,23 @@ app.use(async function startClock(c, next) {
   await next();
 });
 
-/** Public: liveness. Reports a broken config (by variable name) but calls nothing upstream. */
+/** Public: liveness. Reports a broken config (by variable name) and which products have their
+ * upstream's credentials (names only), but calls nothing upstream. */
 app.get("/health", (c) => {
-  loadConfig(c.env);
-  return c.json({ status: "ok" });
+  const config = loadConfig(c.env);
+  const configured = products.filter((product) => {
+    try {
+      product.requireConfig(config);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  return c.json({
+    status: "ok",
+    products: Object.fromEntries(products.map((product) => [product.basePath.slice("/v1/".length), configured.includes(product)])),
+    lifecycleRelay: config.BRAZE_API_KEY !== undefined,
+  });
 });
 
 app.get("/openapi.json", (c) => c.json(openApiDocument()));
@@ -28,15 +43,10 @@ app.use("/v1/*", async function config(c, next) {
   c.set("config", loadConfig(c.env));
   await next();
 });
-app.route("/v1/passes", passRoutes);
+for (const product of products) app.route(product.basePath, productRoutes(product));
 app.route("/v1/lifecycle", lifecycleRoutes);
 
-app.notFound((c) => {
-  const path = new URL(c.req.url).pathname;
-  // Shortened: an error answer never quotes a large request back.
-  const shown = path.length > 200 ? `${path.slice(0, 200)}…` : path;
-  return problemResponse({ status: 404, code: "route_not_found", title: "Not found", detail: `No route for ${c.req.method} ${shown}.` }, c.get("requestId"));
-});
+app.notFound((c) => problemResponse(noRoute(new URL(c.req.url).pathname, c.req.method).problem, c.get("requestId")));
 
 app.onError((error, c) => {
   const requestId = c.get("requestId") ?? crypto.randomUUID();

@@ -5,10 +5,16 @@ import type { Config } from "./config/config.ts";
 export interface Env extends Cloudflare.Env {
   /** One `user:password` per line: the HTTP Basic credentials Braze sends. */
   PROXY_CREDENTIALS?: string;
-  /** PassKit v3 API key (the `key` claim of every request token). */
+  /** PassKit v3 API key (the `key` claim of every request token); needed only for /v1/passes. */
   PASSKIT_API_KEY?: string;
   /** PassKit v3 API secret: the HS256 key that signs request tokens. Never leaves the Worker. */
   PASSKIT_API_SECRET?: string;
+  /** PassKit REST API key of the current platform (the `uid` claim); for /v1/members and /v1/coupons. */
+  PASSKIT_REST_KEY?: string;
+  /** PassKit REST API secret: signs a fresh JWT per request. Never leaves the Worker. */
+  PASSKIT_REST_SECRET?: string;
+  /** Alternative to key and secret: PassKit's long-lived token, sent as `Bearer`. */
+  PASSKIT_REST_TOKEN?: string;
   /** Optional: signing secret of PassKit's webhooks; when set, lifecycle intake requires it. */
   PASSKIT_WEBHOOK_SECRET?: string;
   /** Braze REST API key with the `users.track` permission. */

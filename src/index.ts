@@ -3,6 +3,7 @@ import { app } from "./app.ts";
 import { consumeDeadLetterBatch, consumeLifecycleBatch } from "./lifecycle/consumer.ts";
 
 export { LifecycleLedger } from "./lifecycle/ledger.ts";
+export { IdentifierCoordinator } from "./machinery/coordinator.ts";
 
 export default {
   fetch: app.fetch,

@@ -3,6 +3,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { app } from "../src/app.ts";
 import { loadConfig } from "../src/config/config.ts";
+import { products } from "../src/products.ts";
 import type { Env } from "../src/env.ts";
 import { BASIC, installPassKit, validCreate } from "./helpers.ts";
 import { TEST_SECRETS } from "./secrets.ts";
@@ -40,10 +41,18 @@ interface ConfigCase {
   secretValues?: string[];
 }
 
-const cases: [string, ConfigCase][] = [
+/** A secret a route needs is unset: that route (not the whole proxy) answers config_error. */
+const missing: [string, ConfigCase][] = [
   ["PROXY_CREDENTIALS is not set", { variable: "PROXY_CREDENTIALS", value: undefined }],
   ["PROXY_CREDENTIALS is empty", { variable: "PROXY_CREDENTIALS", value: "" }],
   ["PROXY_CREDENTIALS is only whitespace", { variable: "PROXY_CREDENTIALS", value: " \n " }],
+  ["PASSKIT_API_KEY is not set", { variable: "PASSKIT_API_KEY", value: undefined }],
+  ["PASSKIT_API_SECRET is not set", { variable: "PASSKIT_API_SECRET", value: undefined }],
+  ["PASSKIT_API_SECRET is empty", { variable: "PASSKIT_API_SECRET", value: "" }],
+];
+
+/** A value is malformed: the whole proxy fails closed. */
+const malformed: [string, ConfigCase][] = [
   [
     "a PROXY_CREDENTIALS line has no ':'",
     { variable: "PROXY_CREDENTIALS", value: "braze:correct horse battery staple\nrotating-line-without-colon", secretValues: ["rotating-line-without-colon"] },
@@ -52,10 +61,9 @@ const cases: [string, ConfigCase][] = [
     "a PROXY_CREDENTIALS line has an empty password",
     { variable: "PROXY_CREDENTIALS", value: "braze:\nrotating:s3cr3t-next", secretValues: ["s3cr3t-next"] },
   ],
-  ["PASSKIT_API_KEY is not set", { variable: "PASSKIT_API_KEY", value: undefined }],
-  ["PASSKIT_API_SECRET is not set", { variable: "PASSKIT_API_SECRET", value: undefined }],
-  ["PASSKIT_API_SECRET is empty", { variable: "PASSKIT_API_SECRET", value: "" }],
-  ["BRAZE_API_KEY is not set", { variable: "BRAZE_API_KEY", value: undefined }],
+  ["PASSKIT_REGION is not a region", { variable: "PASSKIT_REGION", value: "eu" }],
+  ["PASSKIT_REST_URL is not a PassKit host, so the REST token would go elsewhere", { variable: "PASSKIT_REST_URL", value: "https://api.pub1.passkit.io.attacker.example" }],
+  ["PASSKIT_PASS_BASE_URL is plain http", { variable: "PASSKIT_PASS_BASE_URL", value: "http://pub1.pskt.io" }],
   ["PASSKIT_API_URL is http:// on a public host", { variable: "PASSKIT_API_URL", value: "http://api-pass.passkit.net/v3" }],
   ["PASSKIT_API_URL is http:// on a host that only starts with localhost", { variable: "PASSKIT_API_URL", value: "http://localhost.attacker.example/v3" }],
   ["PASSKIT_API_URL hides a public host behind 127.0.0.1@", { variable: "PASSKIT_API_URL", value: "http://127.0.0.1@attacker.example/v3" }],
@@ -77,7 +85,7 @@ const cases: [string, ConfigCase][] = [
 ];
 
 describe("a misconfigured proxy fails closed and says which variable is wrong", () => {
-  it.each(cases)("when %s, a create is answered 500 config_error naming it, and PassKit is never called", async (_name, { variable, value, secretValues = [] }) => {
+  it.each([...missing, ...malformed])("when %s, a create is answered 500 config_error naming it, and PassKit is never called", async (_name, { variable, value, secretValues = [] }) => {
     const passkit = installPassKit();
     const log = vi.spyOn(console, "error").mockImplementation(() => {});
 
@@ -101,7 +109,7 @@ describe("a misconfigured proxy fails closed and says which variable is wrong", 
     expect(vi.mocked(globalThis.fetch)).not.toHaveBeenCalled();
   });
 
-  it.each(cases)("when %s, GET /health reports the same config_error, so monitoring notices", async (_name, { variable, value, secretValues = [] }) => {
+  it.each(malformed)("when %s, GET /health reports the same config_error, so monitoring notices", async (_name, { variable, value, secretValues = [] }) => {
     installPassKit();
     vi.spyOn(console, "error").mockImplementation(() => {});
 
@@ -119,10 +127,30 @@ describe("a misconfigured proxy fails closed and says which variable is wrong", 
   it("names every broken variable at once, so an operator fixes them in one deploy", async () => {
     installPassKit();
     vi.spyOn(console, "error").mockImplementation(() => {});
-    const response = await send("/health", {}, { PASSKIT_API_KEY: undefined, BRAZE_API_KEY: undefined, PASS_CACHE_TTL_SECONDS: "59" });
+    const response = await send("/health", {}, { PASSKIT_REGION: "us", MAX_BODY_BYTES: "big", PASS_CACHE_TTL_SECONDS: "59" });
     const body = (await response.json()) as { detail: string; errors: { pointer: string }[] };
     expect(response.status).toBe(500);
-    expect(body.errors.map((e) => e.pointer).sort()).toEqual(["/BRAZE_API_KEY", "/PASSKIT_API_KEY", "/PASS_CACHE_TTL_SECONDS"]);
+    expect(body.errors.map((e) => e.pointer).sort()).toEqual(["/MAX_BODY_BYTES", "/PASSKIT_REGION", "/PASS_CACHE_TTL_SECONDS"]);
+  });
+
+  it.each(missing)("when %s, GET /health still answers 200 and names what is configured, never a value", async (_name, { variable, value }) => {
+    installPassKit();
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const response = await send("/health", {}, { [variable]: value });
+    const text = await response.text();
+    expect(response.status, text).toBe(200);
+    const body = JSON.parse(text) as { products: Record<string, boolean> };
+    expect(body.products.passes).toBe(variable === "PROXY_CREDENTIALS");
+    for (const secret of SECRET_VALUES) expect(text).not.toContain(secret);
+  });
+
+  it("without BRAZE_API_KEY, passes are still created (the relay waits for the key) and /health says the relay is not configured", async () => {
+    const passkit = installPassKit();
+    const response = await send("/v1/passes", createInit(), { BRAZE_API_KEY: undefined });
+    expect(response.status).toBe(201);
+    expect(passkit.passCount()).toBe(1);
+    const health = await (await send("/health", {}, { BRAZE_API_KEY: undefined })).json<{ lifecycleRelay: boolean }>();
+    expect(health.lifecycleRelay).toBe(false);
   });
 
   it("a caller without credentials also gets the config error, never a pass (the proxy fails closed)", async () => {
@@ -160,7 +188,8 @@ describe("a valid configuration", () => {
   it("with every var empty, GET /health answers ok", async () => {
     const response = await send("/health", {}, Object.fromEntries(VARS.map((name) => [name, ""])));
     expect(response.status, await response.clone().text()).toBe(200);
-    expect(await response.json()).toEqual({ status: "ok" });
+    const configured = Object.fromEntries(products.map((product) => [product.basePath.slice("/v1/".length), true]));
+    expect(await response.json()).toEqual({ status: "ok", products: configured, lifecycleRelay: true });
   });
 
   it("the shipped test config (loopback http upstreams) is accepted and its secrets parsed", () => {

@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { createExecutionContext, createMessageBatch, getQueueResult, reset } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import type { FakeBraze } from "../fakes/braze.ts";
 import worker from "../src/index.ts";
 import { ledger } from "../src/lifecycle/ledger.ts";
 import { FULL_BATCH, MAX_DELIVERY_ATTEMPTS } from "../src/lifecycle/consumer.ts";
-import { installFakes, lifecycleMessage } from "./helpers.ts";
+import { installFakes, lifecycleMessage, resetAll } from "./helpers.ts";
 
 let braze: FakeBraze;
 beforeEach(() => {
@@ -13,7 +13,7 @@ beforeEach(() => {
 });
 afterEach(async () => {
   vi.restoreAllMocks();
-  await reset();
+  await resetAll();
 });
 
 async function run(bodies: unknown[], attempts = 1) {
@@ -44,7 +44,7 @@ describe("lifecycle consumer", () => {
       external_id: "user-0",
       name: "passkit_pass_installed",
       time: "2026-11-26T10:00:00.000Z",
-      properties: { campaign_name: "summer-loyalty", pass_id: "pass-0", pass_url: "https://q.passkit.net/~/#/p/pass-0", source: "passkit_webhook", platform: "apple" },
+      properties: { campaign_name: "summer-loyalty", pass_id: "pass-0", pass_url: "https://q.passkit.net/~/#/p/pass-0", source: "passkit_webhook", product: "pass", platform: "apple" },
     });
     expect(await ledger(env).isDelivered(bodies[1]!.eventId)).toBe(true);
   });

@@ -1,9 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { reset } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import type { FakePassKit } from "../fakes/passkit.ts";
-import { passKey } from "../src/passes/cache.ts";
-import { call, installPassKit, passPath, validCreate } from "./helpers.ts";
+import { call, installPassKit, passPath, validCreate, resetAll, passKey } from "./helpers.ts";
 
 /** Braze's own PassKit webhook template, as Braze renders it for user "user-123": a trailing comma
  * after the last dynamicData entry and the impossible date 2019-29-09. */
@@ -27,7 +25,7 @@ beforeEach(() => {
 });
 afterEach(async () => {
   vi.restoreAllMocks();
-  await reset();
+  await resetAll();
 });
 
 describe("POST /v1/passes with Braze's own template", () => {
@@ -68,7 +66,7 @@ describe("POST /v1/passes", () => {
   it("writes the new pass through to the cache, so the next lookup needs no PassKit call", async () => {
     const created = await (await call("POST", "/v1/passes", { body: validCreate })).json<{ id: string }>();
     const stored = await env.PASS_CACHE.get(await passKey("summer-loyalty", "user-123"), "json");
-    expect(stored).toMatchObject({ kind: "pass", pass: { id: created.id, isVoided: false } });
+    expect(stored).toMatchObject({ kind: "record", view: { id: created.id, isVoided: false } });
     const callsBefore = passkit.calls.length;
     const lookup = await call("GET", passPath("summer-loyalty", "user-123"));
     expect(lookup.status).toBe(200);
@@ -85,8 +83,9 @@ describe("POST /v1/passes", () => {
     expect(await retry.json()).toEqual({ ...firstBody, url: `https://q.passkit.net/~/#/p/${firstBody.id}`, campaignName: "summer-loyalty", userDefinedId: "user-123" });
     expect(passkit.passCount()).toBe(1);
     expect(passkit.findPass("summer-loyalty", "user-123")!.dynamicData).toEqual({ firstName: "Ada", points: 150 });
-    // create (refused as a duplicate), look up, update: the duplicate is confirmed, then updated.
-    expect(passkit.apiCalls().slice(1).map((c) => c.method)).toEqual(["POST", "GET", "PUT"]);
+    // The identifier's coordinator knows the pass exists: read it, then update what differs.
+    expect(passkit.apiCalls().slice(1).map((c) => c.method)).toEqual(["GET", "PUT"]);
+    expect(JSON.parse(passkit.apiCalls("PUT")[0]!.body)).toEqual({ dynamicData: { firstName: "Ada", points: 150 } });
   });
 
   it("reports PassKit's refusal as a 422 with its reason when the pass does not exist after all", async () => {
@@ -111,20 +110,29 @@ describe("POST /v1/passes", () => {
     expect(passkit.calls.length).toBe(callsAfterFirst);
   });
 
-  it("refuses an Idempotency-Key reused with a different body", async () => {
+  it("refuses an Idempotency-Key reused with a different body for the same pass", async () => {
     const headers = { "Idempotency-Key": "dispatch-42-user-123" };
     await call("POST", "/v1/passes", { body: validCreate, headers });
-    const reused = await call("POST", "/v1/passes", { body: { ...validCreate, userDefinedId: "someone-else" }, headers });
+    const callsAfterFirst = passkit.calls.length;
+    const reused = await call("POST", "/v1/passes", { body: { ...validCreate, templateName: "silver-member" }, headers });
     expect(reused.status).toBe(422);
     expect((await reused.json<{ code: string }>()).code).toBe("idempotency_key_reused");
-    expect(passkit.findPass("summer-loyalty", "someone-else")).toBeUndefined();
+    expect(passkit.calls.length).toBe(callsAfterFirst);
+    expect(passkit.findPass("summer-loyalty", "user-123")!.templateName).toBe("gold-member");
+  });
+
+  it("scopes an Idempotency-Key to the pass it names, so a key without the user id cannot cost another user a pass", async () => {
+    const headers = { "Idempotency-Key": "dispatch-42" };
+    expect((await call("POST", "/v1/passes", { body: validCreate, headers })).status).toBe(201);
+    expect((await call("POST", "/v1/passes", { body: { ...validCreate, userDefinedId: "someone-else" }, headers })).status).toBe(201);
+    expect(passkit.findPass("summer-loyalty", "someone-else")).toBeDefined();
   });
 
   it("shows the PassKit request under X-Dry-Run without sending it or a token", async () => {
     const response = await call("POST", "/v1/passes", { body: validCreate, headers: { "X-Dry-Run": "true" } });
     expect(response.status).toBe(200);
-    const body = await response.json<{ dryRun: boolean; passKitRequest: { method: string; path: string; body: unknown } }>();
-    expect(body).toEqual({ dryRun: true, passKitRequest: { method: "POST", path: "/v3/passes", body: validCreate } });
+    const body = await response.json<{ dryRun: boolean; passKitRequests: { method: string; path: string; body: unknown }[] }>();
+    expect(body).toEqual({ dryRun: true, passKitRequests: [{ method: "POST", path: "/v3/passes", body: validCreate }] });
     expect(JSON.stringify(body)).not.toContain("PKAuth");
     expect(passkit.calls).toHaveLength(0);
   });

@@ -1,8 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from "vitest";
-import { reset } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { ledger, type DeadLetterInput } from "../src/lifecycle/ledger.ts";
-import { call, lifecycleMessage } from "./helpers.ts";
+import { call, lifecycleMessage, resetAll } from "./helpers.ts";
 
 const LIST = "/v1/lifecycle/dead-letters";
 const REPLAY = "/v1/lifecycle/dead-letters/replay";
@@ -17,7 +16,7 @@ beforeEach(() => {
 });
 afterEach(async () => {
   vi.restoreAllMocks();
-  await reset();
+  await resetAll();
 });
 
 /** A letter that can go through the queue again: it failed at Braze, its message is whole. */

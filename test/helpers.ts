@@ -1,29 +1,54 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, getQueueResult, reset, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { vi } from "vitest";
 import worker from "../src/index.ts";
 import { FakeBraze } from "../fakes/braze.ts";
 import { FakePassKit } from "../fakes/passkit.ts";
-import { lookupMemory } from "../src/passes/cache.ts";
+import { FakePassKitPlatform } from "../fakes/passkit-platform.ts";
+import { cacheKey } from "../src/machinery/cache-key.ts";
+import { lookupMemory } from "../src/machinery/cache.ts";
 import { lifecycleEventId, type LifecycleMessage } from "../src/lifecycle/events.ts";
 import { TEST_SECRETS } from "./secrets.ts";
 
 export const PASSKIT_ORIGIN = "http://127.0.0.1:9";
+/** PASSKIT_REST_URL in vitest.config.ts: PassKit's current platform. */
+export const PLATFORM_ORIGIN = "http://[::1]:9";
 export const BRAZE_ORIGIN = "http://localhost:9";
 export const BASIC = `Basic ${btoa("braze:correct horse battery staple")}`;
 
-/** Fresh PassKit and Braze fakes answering every outbound fetch to their URLs; anything else fails. */
-export function installFakes(): { passkit: FakePassKit; braze: FakeBraze } {
+/** The programs and coupon campaigns the platform fake knows in tests. */
+export const CATALOG = {
+  programs: { "loyalty-program": ["base", "gold"] },
+  couponCampaigns: { "spring-sale": ["ten-off", "twenty-off"] },
+};
+
+/** Fresh PassKit (v3 and current platform) and Braze fakes answering every outbound fetch to
+ * their URLs; anything else fails. */
+export function installFakes(): { passkit: FakePassKit; platform: FakePassKitPlatform; braze: FakeBraze } {
   const passkit = new FakePassKit({ apiKey: TEST_SECRETS.PASSKIT_API_KEY, apiSecret: TEST_SECRETS.PASSKIT_API_SECRET });
+  const platform = new FakePassKitPlatform({ apiKey: TEST_SECRETS.PASSKIT_REST_KEY, apiSecret: TEST_SECRETS.PASSKIT_REST_SECRET });
+  platform.seed(CATALOG);
   const braze = new FakeBraze({ apiKey: TEST_SECRETS.BRAZE_API_KEY });
   vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
     const request = new Request(input, init);
     if (request.url.startsWith(`${PASSKIT_ORIGIN}/v3/`)) return passkit.handle(request);
+    if (request.url.startsWith(`${PLATFORM_ORIGIN}/`)) return platform.handle(request);
     if (request.url.startsWith(`${BRAZE_ORIGIN}/`)) return braze.handle(request);
     throw new Error(`unexpected outbound request to ${request.url}`);
   });
   lookupMemory.clear();
-  return { passkit, braze };
+  return { passkit, platform, braze };
+}
+
+/** Wipes every binding's storage (KV, queues' state, Durable Objects), so one test's identifiers
+ * cannot leak into the next. */
+export async function resetAll(): Promise<void> {
+  await reset();
+}
+
+/** The KV key of a pass's lookup entry. */
+export function passKey(campaignName: string, userDefinedId: string): Promise<string> {
+  return cacheKey("pass", [campaignName, userDefinedId]);
 }
 
 export function installPassKit(): FakePassKit {
@@ -78,7 +103,19 @@ export async function lifecycleMessage(n: number, overrides: Partial<LifecycleMe
     passId: `pass-${n}`,
     passUrl: `https://q.passkit.net/~/#/p/pass-${n}`,
     source: "passkit_webhook",
+    product: "pass",
     platform: "apple",
     ...overrides,
   };
+}
+
+/** Runs the queue consumer over `bodies`, as the platform would deliver one batch of them. */
+export async function consume(bodies: readonly unknown[]): Promise<void> {
+  const batch = createMessageBatch(
+    "passkit-lifecycle",
+    bodies.map((body, index) => ({ id: `m${index}`, timestamp: new Date(), attempts: 1, body })),
+  );
+  const ctx = createExecutionContext();
+  await worker.queue(batch, env, ctx);
+  await getQueueResult(batch, ctx);
 }

@@ -270,12 +270,22 @@ describe("a UTF-8 byte-order mark", () => {
 });
 
 describe("numbers follow RFC 8259", () => {
-  it.each(["0", "-0", "7", "-12", "10", "1.5", "0.25", "1e5", "1E5", "1e+5", "1e-5", "-0.5e-10", "123456789012345678901234567890"])(
+  it.each(["0", "-0", "7", "-12", "10", "1.5", "1.50", "0.25", "0.1", "1e5", "1E5", "1e+5", "1e-5", "-0.5e-10", "1e30", "9007199254740992", "-9007199254740991"])(
     "reads %s as JSON.parse does",
     (text) => {
       expectSameAsJsonParse(`[${text}]`);
     },
   );
+
+  it.each([
+    ["an integer past 2^53", "9007199254740993"],
+    ["a 30-digit integer", "123456789012345678901234567890"],
+    ["an overflow to Infinity", "1e400"],
+    ["an underflow to 0", "1e-400"],
+    ["more digits than a double holds", "0.10000000000000000555"],
+  ])("refuses %s (%s) rather than forward another value, naming where it is", (_what, text) => {
+    expect(errorOf(`{"dynamicData":{"points":${text}}}`)).toMatchObject({ kind: "inexact_number", pointer: "/dynamicData/points", line: 1, column: 26 });
+  });
 
   it.each([
     ["a leading zero", "01"],

@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from "vitest";
-import { createExecutionContext, reset, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import worker from "../src/index.ts";
 import { app } from "../src/app.ts";
 import { lifecycleMessageSchema, type LifecycleMessage } from "../src/lifecycle/events.ts";
 import { ledger } from "../src/lifecycle/ledger.ts";
-import { BASIC, call, installPassKit, passPath, validCreate } from "./helpers.ts";
+import { BASIC, call, installPassKit, passPath, validCreate, resetAll } from "./helpers.ts";
 
 const INTAKE = "/v1/lifecycle/passkit";
 /** A PassKit pass id is 22 characters. */
@@ -24,7 +24,7 @@ beforeEach(() => {
 afterEach(async () => {
   vi.useRealTimers();
   vi.restoreAllMocks();
-  await reset();
+  await resetAll();
 });
 
 function webhook(event: string, pass: Record<string, unknown> = {}) {
@@ -101,10 +101,20 @@ describe("PassKit webhooks become lifecycle messages", () => {
 });
 
 describe("universal.status restated on later updates", () => {
-  it("reports an update of a pass installed long ago as an update, not as another install", async () => {
-    const metadata = { lastInstalledAt: new Date(Date.now() - 3 * 86_400_000).toISOString(), updatedAt: new Date().toISOString() };
-    await deliver(webhook("PASS_EVENT_RECORD_UPDATED", { metadata, recordData: { "universal.status": "PASS_INSTALLED" } }), "PUT");
-    expect(enqueued().map((m) => m.name)).toEqual(["updated"]);
+  it("names an install restated by a later update after its own install time, so it is the same event as the install (contract §9)", async () => {
+    const lastInstalledAt = new Date(Date.now() - 3 * 86_400_000).toISOString();
+    const install = await (await deliver(webhook("PASS_EVENT_INSTALLED", { metadata: { lastInstalledAt } }), "PUT")).json<Accepted>();
+    const restated = await (await deliver(webhook("PASS_EVENT_RECORD_UPDATED", { metadata: { lastInstalledAt, updatedAt: new Date().toISOString() }, recordData: { "universal.status": "PASS_INSTALLED" } }), "PUT")).json<Accepted>();
+    expect(restated.eventId).toBe(install.eventId);
+    expect(enqueued().map((m) => m.name)).toEqual(["installed", "installed"]);
+  });
+
+  it("gives a redelivered webhook the same eventId whenever it arrives: nothing depends on the clock (contract §9)", async () => {
+    const body = webhook("PASS_EVENT_RECORD_UPDATED", { metadata: { lastInstalledAt: "2026-11-01T10:00:00Z" }, recordData: { "universal.status": "PASS_INSTALLED" } });
+    const first = await (await deliver(body, "PUT")).json<Accepted>();
+    vi.useFakeTimers({ now: Date.now() + 20 * 86_400_000, toFake: ["Date"] });
+    const later = await (await deliver(body, "PUT")).json<Accepted>();
+    expect(later.eventId).toBe(first.eventId);
   });
 
   it("gives every status-only restatement without timestamps the same eventId, so Braze sees one install", async () => {
@@ -222,26 +232,39 @@ describe("events of the proxy's own writes", () => {
     expect((await webhookAnswer.json<Accepted>()).eventId).toBe(invalidated!.eventId);
   });
 
-  it("gives a Braze retry of an update (same Idempotency-Key) one eventId, and two different updates two", async () => {
+  it("emits one `updated` per change: a Braze retry (same Idempotency-Key) replays, an update that changes nothing is silent", async () => {
     await call("POST", "/v1/passes", { body: validCreate });
-    const update = (key: string) => call("PUT", passPath("summer-loyalty", "user-123"), { body: { isVoided: true }, headers: { "Idempotency-Key": key } });
-    await update("dispatch-1-user-123");
-    await update("dispatch-1-user-123");
-    await update("dispatch-2-user-123");
-    const [, first, retry, second] = enqueued();
-    expect(retry!.eventId).toBe(first!.eventId);
+    const update = (key: string, isVoided: boolean) => call("PUT", passPath("summer-loyalty", "user-123"), { body: { isVoided }, headers: { "Idempotency-Key": key } });
+    expect((await update("dispatch-1-user-123", true)).status).toBe(200);
+    const retry = await update("dispatch-1-user-123", true);
+    expect(retry.headers.get("Idempotent-Replayed")).toBe("true");
+    expect((await update("dispatch-2-user-123", true)).status).toBe(200);
+    expect((await update("dispatch-3-user-123", false)).status).toBe(200);
+    const [, first, second] = enqueued();
+    expect(enqueued().map((m) => m.name)).toEqual(["created", "updated", "updated"]);
     expect(second!.eventId).not.toBe(first!.eventId);
-    expect([first, retry, second].map((m) => m!.name)).toEqual(["updated", "updated", "updated"]);
   });
 
-  it("answers a Braze retry of a lost create with the same `created` eventId, plus the update it made", async () => {
+  it("answers a re-sent create of an unchanged pass with 200 and no event (contract §8.4)", async () => {
     const first = await call("POST", "/v1/passes", { body: validCreate });
     expect(first.status).toBe(201);
     const retry = await call("POST", "/v1/passes", { body: validCreate });
     expect(retry.status).toBe(200);
-    const [created, createdAgain, updated] = enqueued();
-    expect(createdAgain).toMatchObject({ name: "created", eventId: created!.eventId });
-    expect(updated).toMatchObject({ name: "updated", source: "proxy" });
+    expect(enqueued().map((m) => m.name)).toEqual(["created"]);
+    expect(passkit.apiCalls("PUT")).toHaveLength(0);
+  });
+
+  it("re-emits `created` with the same eventId when PassKit refuses a retried create of a pass made moments ago, in case the first answer and its event were lost", async () => {
+    expect((await call("POST", "/v1/passes", { body: validCreate })).status).toBe(201);
+    const [created] = enqueued();
+    // What the proxy remembers of the identifier is gone, as after a crash of the first attempt.
+    await resetAll();
+    const retry = await call("POST", "/v1/passes", { body: validCreate });
+    expect(retry.status).toBe(200);
+    expect(enqueued().map((m) => [m.name, m.eventId])).toEqual([
+      ["created", created!.eventId],
+      ["created", created!.eventId],
+    ]);
   });
 
   it("reports a re-sent create for a pass made long ago as an update only, not as a new pass", async () => {

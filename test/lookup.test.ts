@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { createExecutionContext, reset, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import type { FakePassKit } from "../fakes/passkit.ts";
 import { app } from "../src/app.ts";
-import { lookupMemory, passKey } from "../src/passes/cache.ts";
-import { BASIC, call, installPassKit, passPath, validCreate } from "./helpers.ts";
+import { lookupMemory } from "../src/machinery/cache.ts";
+import { BASIC, call, installPassKit, passPath, validCreate, resetAll, passKey } from "./helpers.ts";
 
 let passkit: FakePassKit;
 beforeEach(() => {
@@ -13,7 +13,7 @@ beforeEach(() => {
 afterEach(async () => {
   vi.restoreAllMocks();
   vi.useRealTimers();
-  await reset();
+  await resetAll();
 });
 
 const path = passPath(validCreate.campaignName, validCreate.userDefinedId);
@@ -87,7 +87,7 @@ describe("GET /v1/passes/:campaignName/:userDefinedId (Connected Content)", () =
     await seedPass();
     const key = await passKey(validCreate.campaignName, validCreate.userDefinedId);
     const stalePass = { id: "old-id", url: "https://q.passkit.net/~/#/p/old-id", campaignName: "summer-loyalty", userDefinedId: "user-123", isVoided: false, isRedeemed: false, isInvalid: false, expiryDate: null };
-    await env.PASS_CACHE.put(key, JSON.stringify({ kind: "pass", pass: stalePass, storedAt: Date.now() - 3_700_000 }));
+    await env.PASS_CACHE.put(key, JSON.stringify({ kind: "record", view: stalePass, storedAt: Date.now() - 3_700_000 }));
     passkit.inject({ method: "GET", latencyMs: 300 });
 
     const ctx = createExecutionContext();
@@ -100,11 +100,11 @@ describe("GET /v1/passes/:campaignName/:userDefinedId (Connected Content)", () =
 
     await waitOnExecutionContext(ctx);
     expect(passkit.apiCalls("GET")).toHaveLength(1);
-    const refreshed = await env.PASS_CACHE.get<{ pass: { id: string } }>(key, "json");
-    expect(refreshed!.pass.id).not.toBe("old-id");
+    const refreshed = await env.PASS_CACHE.get<{ view: { id: string } }>(key, "json");
+    expect(refreshed!.view.id).not.toBe("old-id");
     const next = await call("GET", path);
     expect(next.headers.get("X-Cache")).toBe("HIT");
-    expect((await next.json<{ id: string }>()).id).toBe(refreshed!.pass.id);
+    expect((await next.json<{ id: string }>()).id).toBe(refreshed!.view.id);
   });
 
   it("answers 504 within Braze's 2 s when PassKit hangs and nothing is cached, and caches the late answer", async () => {
@@ -130,7 +130,7 @@ describe("GET /v1/passes/:campaignName/:userDefinedId (Connected Content)", () =
     await seedPass();
     const key = await passKey(validCreate.campaignName, validCreate.userDefinedId);
     const stalePass = { id: "old-id", url: "https://q.passkit.net/~/#/p/old-id", campaignName: "summer-loyalty", userDefinedId: "user-123", isVoided: false, isRedeemed: false, isInvalid: false, expiryDate: null };
-    await env.PASS_CACHE.put(key, JSON.stringify({ kind: "pass", pass: stalePass, storedAt: Date.now() - 3_700_000 }));
+    await env.PASS_CACHE.put(key, JSON.stringify({ kind: "record", view: stalePass, storedAt: Date.now() - 3_700_000 }));
     passkit.inject({ method: "GET", latencyMs: 5_000 });
     const started = Date.now();
     const response = await call("GET", path);
@@ -144,12 +144,14 @@ describe("GET /v1/passes/:campaignName/:userDefinedId (Connected Content)", () =
     await call("GET", path);
     const update = await call("PUT", path, { body: { isVoided: true, expiryDate: "2030-01-01T00:00:00Z" } });
     expect(update.status).toBe(200);
+    const readsByWrites = passkit.apiCalls("GET").length;
     const lookup = await call("GET", path);
     expect(lookup.headers.get("X-Cache")).toBe("HIT");
     expect(await lookup.json()).toMatchObject({ isVoided: true, expiryDate: "2030-01-01T00:00:00Z" });
     expect(passkit.findPass("summer-loyalty", "user-123")).toMatchObject({ isVoided: true, expiryDate: "2030-01-01T00:00:00Z" });
-    // The lookups after create and after update needed no PassKit call.
-    expect(passkit.apiCalls("GET")).toHaveLength(0);
+    // The update read the pass once to see what changes; the lookups needed no PassKit call.
+    expect(readsByWrites).toBe(1);
+    expect(passkit.apiCalls("GET")).toHaveLength(1);
   });
 
   it("shows a delete (invalidation) in the very next lookup, from KV in another isolate too", async () => {
@@ -164,12 +166,14 @@ describe("GET /v1/passes/:campaignName/:userDefinedId (Connected Content)", () =
     expect(await lookup.json()).toMatchObject({ isInvalid: true });
   });
 
-  it("asks PassKit on the next lookup after an update of a pass it had not cached", async () => {
+  it("answers the next lookup from the cache after an update of a pass it had not cached: the update read it whole", async () => {
     await seedPass();
     await call("PUT", path, { body: { isRedeemed: "true" } });
+    const calls = passkit.calls.length;
     const lookup = await call("GET", path);
-    expect(lookup.headers.get("X-Cache")).toBe("MISS");
+    expect(lookup.headers.get("X-Cache")).toBe("HIT");
     expect(await lookup.json()).toMatchObject({ isRedeemed: true });
+    expect(passkit.calls.length).toBe(calls);
   });
 
   it("does not let a lookup that raced an update overwrite the cache with the old pass", async () => {
@@ -211,7 +215,7 @@ describe("GET /v1/passes/:campaignName/:userDefinedId (Connected Content)", () =
     expect(await next.json()).toMatchObject({ isVoided: true });
   });
 
-  it("answers from PassKit when KV cannot be read, and an update then evicts instead of failing", async () => {
+  it("answers from PassKit when KV cannot be read, and an update still stores what PassKit now holds", async () => {
     const id = await seedPass();
     const error = vi.spyOn(console, "error").mockImplementation(() => undefined);
     vi.spyOn(env.PASS_CACHE, "get").mockRejectedValue(new Error("KV GET failed: 503"));
@@ -225,6 +229,7 @@ describe("GET /v1/passes/:campaignName/:userDefinedId (Connected Content)", () =
     expect(passkit.findPass(validCreate.campaignName, validCreate.userDefinedId)!.isRedeemed).toBe(true);
     expect(error.mock.calls.some(([line]) => String(line).includes("cache_read_failed"))).toBe(true);
     vi.mocked(env.PASS_CACHE.get).mockRestore();
-    expect(await env.PASS_CACHE.get(await passKey(validCreate.campaignName, validCreate.userDefinedId))).toBeNull();
+    const stored = await env.PASS_CACHE.get(await passKey(validCreate.campaignName, validCreate.userDefinedId), "json");
+    expect(stored).toMatchObject({ kind: "record", view: { id, isRedeemed: true } });
   });
 });

@@ -4,4 +4,6 @@ export const TEST_SECRETS = {
   PASSKIT_API_KEY: "test-key",
   PASSKIT_API_SECRET: "test-secret",
   BRAZE_API_KEY: "test-braze-key",
+  PASSKIT_REST_KEY: "test-rest-key",
+  PASSKIT_REST_SECRET: "test-rest-secret",
 };

@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppContext } from "../env.ts";
-import type { Credential } from "../config/config.ts";
+import { requireSecrets, type Credential } from "../config/config.ts";
 import { ProblemError } from "../http/problem.ts";
 
 const BASIC = /^ *[Bb][Aa][Ss][Ii][Cc] +([A-Za-z0-9+/]+={0,2}) *$/;
@@ -62,8 +62,10 @@ export const UNAUTHORIZED = new ProblemError({
 
 /** Checks HTTP Basic credentials against PROXY_CREDENTIALS and sets `principal`, or throws 401. */
 export async function authenticateBasic(c: Context<AppContext>): Promise<void> {
+  const config = c.get("config");
+  requireSecrets(config, ["PROXY_CREDENTIALS"]);
   const presented = decodeBasicAuthorization(c.req.header("Authorization"));
-  const credential = presented === undefined ? undefined : await matchCredential(presented, c.get("config").PROXY_CREDENTIALS);
+  const credential = presented === undefined ? undefined : await matchCredential(presented, config.PROXY_CREDENTIALS!);
   if (!credential) throw UNAUTHORIZED;
   c.set("principal", credential.username);
 }

@@ -38,10 +38,12 @@ const intFrom = (min: number, max: number, fallback: number) =>
     .pipe(z.number().int().min(min).max(max))
     .default(fallback);
 
+/** A secret may be unset: the routes that need it answer `config_error` naming it (contract §1). */
 const secret = z
-  .string({ error: (issue) => (issue.input === undefined ? "is missing" : "must be a string") })
+  .string({ error: "must be a string" })
   .trim()
-  .min(1, { message: "is missing" });
+  .optional()
+  .transform((value) => value || undefined);
 
 export interface Credential {
   username: string;
@@ -50,7 +52,8 @@ export interface Credential {
 }
 
 /** One `user:password` per line; the password may contain `:`; blank lines are ignored. */
-const credentials = secret.transform((text, ctx): Credential[] => {
+const credentials = secret.transform((text, ctx): Credential[] | undefined => {
+  if (text === undefined) return undefined;
   const lines = text.split(/\r?\n/).map((line) => line.trim()).filter(Boolean);
   const parsed: Credential[] = [];
   for (const [index, line] of lines.entries()) {
@@ -88,15 +91,53 @@ export const configSchema = z.object({
   PROXY_CREDENTIALS: credentials,
   PASSKIT_API_KEY: secret,
   PASSKIT_API_SECRET: secret,
-  PASSKIT_WEBHOOK_SECRET: z
-    .string()
-    .trim()
-    .optional()
-    .transform((s) => s || undefined),
+  PASSKIT_WEBHOOK_SECRET: secret,
   BRAZE_API_KEY: secret,
+  // PassKit's current platform (contract §7).
+  PASSKIT_REGION: z.enum(["pub1", "pub2"], { error: "must be pub1 (EU) or pub2 (USA)" }).default("pub1"),
+  PASSKIT_REST_URL: upstreamUrl(["passkit.io"]).optional(),
+  PASSKIT_PASS_BASE_URL: z
+    .string()
+    .refine((value) => URL.canParse(value) && new URL(value).protocol === "https:" && !new URL(value).search && !new URL(value).hash, {
+      message: "must be an https:// URL without query or fragment",
+    })
+    .optional(),
+  PASSKIT_REST_KEY: secret,
+  PASSKIT_REST_SECRET: secret,
+  PASSKIT_REST_TOKEN: secret,
 });
 
-export type Config = z.output<typeof configSchema>;
+type ParsedConfig = z.output<typeof configSchema>;
+
+/** The parsed config, with the current platform's hosts resolved from PASSKIT_REGION. */
+export type Config = Omit<ParsedConfig, "PASSKIT_REST_URL" | "PASSKIT_PASS_BASE_URL"> & { PASSKIT_REST_URL: string; PASSKIT_PASS_BASE_URL: string };
+
+function resolveRegion(parsed: ParsedConfig): Config {
+  const region = parsed.PASSKIT_REGION;
+  return {
+    ...parsed,
+    PASSKIT_REST_URL: (parsed.PASSKIT_REST_URL ?? `https://api.${region}.passkit.io`).replace(/\/+$/, ""),
+    PASSKIT_PASS_BASE_URL: (parsed.PASSKIT_PASS_BASE_URL ?? `https://${region}.pskt.io`).replace(/\/+$/, ""),
+  };
+}
+
+/**
+ * Throws `config_error` naming the variables in `names` that are unset, for a route that needs
+ * them; `alternatives` are other sets that would do as well (e.g. a token instead of key and secret).
+ */
+export function requireSecrets(config: Config, names: readonly (keyof Config)[], alternatives: readonly (readonly (keyof Config)[])[] = []): void {
+  const sets = [names, ...alternatives];
+  if (sets.some((set) => set.every((name) => config[name] !== undefined))) return;
+  const missing = sets.map((set) => set.filter((name) => config[name] === undefined).join(" and ")).join(", or ");
+  console.error(JSON.stringify({ level: "error", event: "config_error", missing }));
+  throw new ProblemError({
+    status: 500,
+    code: "config_error",
+    title: "Proxy misconfigured",
+    detail: `This route needs ${missing}, which ${sets.length > 1 || names.length > 1 ? "are" : "is"} not set.`,
+    errors: sets.flat().filter((name) => config[name] === undefined).map((name) => ({ pointer: `/${name}`, detail: `${name} is missing` })),
+  });
+}
 
 const parsed = new WeakMap<Env, Config | ProblemError>();
 
@@ -116,7 +157,7 @@ export function loadConfig(env: Env): Config {
 
 function parseConfig(env: Env): Config | ProblemError {
   const result = configSchema.safeParse(blankToUndefined(env));
-  if (result.success) return result.data;
+  if (result.success) return resolveRegion(result.data);
   const errors = result.error.issues.map((issue) => ({
     pointer: `/${issue.path.join("/")}`,
     detail: `${issue.path.join(".")} ${issue.message}`,

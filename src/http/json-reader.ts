@@ -4,7 +4,8 @@
  * Nothing else is repaired: any other deviation from RFC 8259 is an error that names line and
  * column, because guessing at a broken body could create the wrong pass.
  * Duplicate keys and nesting deeper than `maxDepth` are refused (the first is ambiguous, the
- * second a resource attack). Pure: no I/O, never throws.
+ * second a resource attack), and so is a number JavaScript cannot hold exactly (contract §8.6):
+ * forwarding it would silently send PassKit another value. Pure: no I/O, never throws.
  */
 
 import { toPointer } from "./pointer.ts";
@@ -12,7 +13,7 @@ import { toPointer } from "./pointer.ts";
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
 export interface JsonSyntaxError {
-  kind: "syntax" | "duplicate_key" | "too_deep";
+  kind: "syntax" | "duplicate_key" | "too_deep" | "inexact_number";
   message: string;
   line: number;
   column: number;
@@ -229,10 +230,15 @@ class Reader {
     NUMBER.lastIndex = this.at;
     const match = NUMBER.exec(this.text);
     if (!match) throw this.unexpected("a number");
+    const start = this.at;
     this.at += match[0].length;
     const follower = this.text[this.at];
     if (follower !== undefined && /[0-9A-Za-z.+-]/.test(follower)) throw this.unexpected("',' or the end of the value");
-    return Number(match[0]);
+    const value = Number(match[0]);
+    if (normalizedDecimal(match[0]) !== normalizedDecimal(String(value))) {
+      throw new ReadError("inexact_number", `The number ${truncate(match[0], 40)} cannot be forwarded exactly (it would become ${value}); send it as a string`, start);
+    }
+    return value;
   }
 
   private literal<T extends JsonValue>(word: string, value: T): T {
@@ -257,6 +263,22 @@ class Reader {
     const hint = liquid ? " (this looks like Liquid that Braze did not render)" : "";
     return new ReadError("syntax", `Unexpected ${shown}; expected ${expected}${hint}`, this.at);
   }
+}
+
+/**
+ * A decimal's value as `[-]digits e exponent` with no leading or trailing zeros, so "1.50",
+ * "15e-1" and "1.5" compare equal and "9007199254740993" differs from the 9007199254740992 that
+ * Number() makes of it. Infinity (an overflow) never equals a finite text.
+ */
+function normalizedDecimal(text: string): string {
+  const match = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(text);
+  if (!match) return text;
+  const [, sign, whole = "", fraction = "", exponent = "0"] = match;
+  let digits = whole + fraction;
+  const leading = /^0*/.exec(digits)![0].length;
+  digits = digits.slice(leading).replace(/0+$/, "");
+  if (!digits) return "0";
+  return `${sign}${digits}e${Number(exponent) + whole.length - leading}`;
 }
 
 function truncate(text: string, max = 64): string {

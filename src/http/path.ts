@@ -1,22 +1,29 @@
 import { ProblemError } from "./problem.ts";
 
 /**
- * The percent-decoded segments of the request path after `prefix`, read from the raw URL: an
- * encoded "/" stays inside its segment, and a malformed escape is a 400 rather than a guess.
+ * The identifiers a route names, read from the raw URL (contract §8.5): the path must begin with the
+ * route's own prefix exactly as written (the router matches percent-decoded paths, so
+ * `/v1/pa%73ses/…` reaches the pass routes), then hold exactly `count` non-empty segments and the
+ * literal `suffix` segments. Each identifier is percent-decoded once, so an encoded "/" stays inside
+ * it. Anything else is a 404 that touches nothing; a malformed escape is a 400.
  */
-export function pathSegments(url: string, prefix: string): string[] {
+export function routeIdentifiers(url: string, prefix: string, count: number, suffix: readonly string[] = []): string[] {
   const { pathname } = new URL(url);
-  const rest = pathname.slice(prefix.length).replace(/^\//, "");
-  return rest.split("/").map((segment) => {
+  const segments = pathname.startsWith(`${prefix}/`) ? pathname.slice(prefix.length + 1).split("/") : [];
+  const named = segments.slice(0, count);
+  const matches = segments.length === count + suffix.length && named.every(Boolean) && suffix.every((literal, i) => segments[count + i] === literal);
+  if (!matches) throw noRoute(pathname);
+  return named.map((segment) => {
     try {
       return decodeURIComponent(segment);
     } catch {
-      throw new ProblemError({
-        status: 400,
-        code: "invalid_path",
-        title: "Malformed URL path",
-        detail: "A path segment has an invalid percent-encoding.",
-      });
+      throw new ProblemError({ status: 400, code: "invalid_path", title: "Malformed URL path", detail: "A path segment has an invalid percent-encoding." });
     }
   });
+}
+
+/** The 404 for a path no route serves; an error answer never quotes a large request back. */
+export function noRoute(pathname: string, method?: string): ProblemError {
+  const shown = pathname.length > 200 ? `${pathname.slice(0, 200)}…` : pathname;
+  return new ProblemError({ status: 404, code: "route_not_found", title: "Not found", detail: `No route for ${method ? `${method} ` : ""}${shown}.` });
 }

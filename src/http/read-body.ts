@@ -1,5 +1,5 @@
 import { ProblemError } from "./problem.ts";
-import { readJson, type JsonValue } from "./json-reader.ts";
+import { readJson, type JsonSyntaxError, type JsonValue } from "./json-reader.ts";
 
 /**
  * Reads a Braze webhook body as CONTRACT §3 says: JSON, `text/plain` (Braze's raw-text body) or no
@@ -45,17 +45,24 @@ export function parseJsonBytes(bytes: Uint8Array): JsonValue {
   const result = readJson(text);
   if (!result.ok) {
     const { error } = result;
-    const duplicate = error.kind === "duplicate_key";
+    const content = error.kind === "duplicate_key" || error.kind === "inexact_number";
     throw new ProblemError({
-      status: duplicate ? 422 : 400,
-      code: duplicate ? "duplicate_key" : error.kind === "too_deep" ? "too_deep" : "invalid_json",
-      title: duplicate ? "Duplicate key in body" : "Body is not valid JSON",
+      status: content ? 422 : 400,
+      code: error.kind === "syntax" ? "invalid_json" : error.kind,
+      title: TITLES[error.kind],
       detail: error.message,
       errors: [{ pointer: error.pointer, detail: error.message }],
     });
   }
   return result.value;
 }
+
+const TITLES: Record<JsonSyntaxError["kind"], string> = {
+  syntax: "Body is not valid JSON",
+  too_deep: "Body is nested too deeply",
+  duplicate_key: "Duplicate key in body",
+  inexact_number: "Number cannot be forwarded exactly",
+};
 
 function isJsonLike(contentType: string | null): boolean {
   if (contentType === null || contentType.trim() === "") return true;

@@ -11,6 +11,7 @@ export function validateBody<S extends z.ZodType>(
   value: unknown,
   knownFieldsAt: (path: readonly PropertyKey[]) => readonly string[],
 ): z.output<S> {
+  refuseUnsafeKeys(value, []);
   const result = schema.safeParse(value, { reportInput: true });
   if (result.success) return result.data;
   // Bounded, so a body with thousands of bad fields cannot make a huge answer.
@@ -25,6 +26,28 @@ export function validateBody<S extends z.ZodType>(
 }
 
 const MAX_ERRORS = 20;
+
+/**
+ * `__proto__` stays data in the parsed body, but object-building code (zod's records among it)
+ * would drop it or turn it into a prototype: refused with a pointer instead of silently lost
+ * (contract §8.6). `constructor` and other keys are ordinary data and forwarded as sent.
+ */
+function refuseUnsafeKeys(value: unknown, path: PropertyKey[]): void {
+  if (!value || typeof value !== "object") return;
+  for (const [key, child] of Object.entries(value)) {
+    if (key === "__proto__") {
+      const pointer = toPointer([...path, key]);
+      throw new ProblemError({
+        status: 422,
+        code: "validation_failed",
+        title: "Body failed validation",
+        detail: `${pointer}: the key __proto__ cannot be forwarded safely; rename it`,
+        errors: [{ pointer, detail: "the key __proto__ cannot be forwarded safely; rename it" }],
+      });
+    }
+    refuseUnsafeKeys(child, [...path, key]);
+  }
+}
 
 function describeIssue(issue: z.core.$ZodIssue, knownFieldsAt: (path: readonly PropertyKey[]) => readonly string[]): FieldError[] {
   if (issue.code === "unrecognized_keys") {

@@ -186,6 +186,7 @@ export function brazeEvent(config: Pick<Config, "BRAZE_EVENT_PREFIX">, message: 
     campaign_name: message.campaignName,
     pass_id: message.passId,
     source: message.source,
+    product: message.product,
   };
   if (message.passUrl) properties.pass_url = message.passUrl;
   if (message.platform) properties.platform = message.platform;

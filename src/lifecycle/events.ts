@@ -1,8 +1,9 @@
 import * as z from "zod";
-import { sha256Hex } from "../passkit/token.ts";
+import { sha256Hex } from "../crypto.ts";
 
-/** CONTRACT §6: the lifecycle names; Braze sees BRAZE_EVENT_PREFIX + name. */
-export const LIFECYCLE_NAMES = ["created", "issued", "installed", "updated", "deleted", "invalidated"] as const;
+/** Contract §6: the lifecycle names; Braze sees BRAZE_EVENT_PREFIX + name. */
+export const LIFECYCLE_NAMES = ["created", "issued", "installed", "updated", "deleted", "invalidated", "redeemed"] as const;
+export const PRODUCTS = ["pass", "member", "coupon"] as const;
 export type LifecycleName = (typeof LIFECYCLE_NAMES)[number];
 
 /**
@@ -22,18 +23,20 @@ export const lifecycleMessageSchema = z.object({
   passId: z.string().max(255),
   passUrl: z.string().max(255).optional(),
   source: z.enum(["proxy", "passkit_webhook"]),
+  /** Messages queued before members and coupons existed have none: they are passes. */
+  product: z.enum(PRODUCTS).default("pass"),
   platform: z.string().max(255).optional(),
   templateName: z.string().max(255).optional(),
 });
 export type LifecycleMessage = z.output<typeof lifecycleMessageSchema>;
 
 /**
- * The eventId of an occurrence. A pass is created once and invalidated once, so those ids depend
+ * The eventId of an occurrence. A pass is created, invalidated and redeemed once, so those ids depend
  * only on the pass: the proxy's own `created` and PassKit's RECORD_CREATED webhook for the same
  * pass are one event. Installs, uninstalls and updates recur, so their `occurrence` says which one
  * (a PassKit timestamp, or a hash of the webhook payload, or the proxy request's key).
  */
 export async function lifecycleEventId(name: LifecycleName, passId: string, occurrence?: string): Promise<string> {
-  const once = name === "created" || name === "invalidated" || name === "issued";
+  const once = name === "created" || name === "invalidated" || name === "issued" || name === "redeemed";
   return sha256Hex(JSON.stringify(once ? [name, passId] : [name, passId, occurrence ?? ""]));
 }

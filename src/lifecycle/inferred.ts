@@ -6,24 +6,58 @@
 import type { LifecycleName } from "./events.ts";
 
 /**
- * [doc, gRPC SDK] PassKit's pass events, with or without the `PASS_EVENT_` prefix. RECORD_DELETED
- * has no name of its own in CONTRACT §6; a deleted record can no longer be used, which is what
- * `invalidated` tells Braze [inferred].
+ * [doc, gRPC SDK] PassKit's pass events, with or without the `PASS_EVENT_` prefix, and its
+ * protocol-specific ones [doc names; payload inferred to be the same `{event, pass}`].
+ * RECORD_DELETED has no name of its own in contract §6; a deleted record can no longer be used,
+ * which is what `invalidated` tells Braze [inferred].
  */
 export function lifecycleNameOf(event: string): LifecycleName | undefined {
   const bare = event.trim().toUpperCase().replace(/^PASS_EVENT_/, "");
-  const names: Record<string, LifecycleName> = {
-    RECORD_CREATED: "created",
-    INSTALLED: "installed",
-    RECORD_UPDATED: "updated",
-    UNINSTALLED: "deleted",
-    INVALIDATED: "invalidated",
-    RECORD_DELETED: "invalidated",
-  };
-  return names[bare];
+  return EVENT_NAMES[bare];
 }
 
-export const ACCEPTED_EVENTS = ["RECORD_CREATED", "INSTALLED", "RECORD_UPDATED", "UNINSTALLED", "INVALIDATED", "RECORD_DELETED"];
+const EVENT_NAMES: Record<string, LifecycleName> = {
+  RECORD_CREATED: "created",
+  INSTALLED: "installed",
+  RECORD_UPDATED: "updated",
+  UNINSTALLED: "deleted",
+  INVALIDATED: "invalidated",
+  RECORD_DELETED: "invalidated",
+  MEMBER_EVENT_ENROLLED: "created",
+  MEMBER_EVENT_UPDATED: "updated",
+  COUPON_EVENT_CREATED: "created",
+  COUPON_EVENT_REDEEMED: "redeemed",
+  COUPON_EVENT_UPDATED: "updated",
+  COUPON_EVENT_DELETED: "invalidated",
+};
+
+export const ACCEPTED_EVENTS = Object.keys(EVENT_NAMES);
+
+/**
+ * [doc for the numbers, inferred for the rest] Which product a webhook is about: `pass.protocol` 100
+ * is Membership and 101 single-use coupons (as numbers in webhooks, names elsewhere); else the
+ * protocol-specific event or the `recordData` key family says; else it is a v3 pass.
+ */
+export function productOfWebhook(event: string, protocol: unknown, recordData: Record<string, unknown> | undefined): "pass" | "member" | "coupon" {
+  if (protocol === 100 || protocol === "MEMBERSHIP") return "member";
+  if (protocol === 101 || protocol === "SINGLE_USE_COUPON") return "coupon";
+  const upper = event.trim().toUpperCase();
+  if (upper.startsWith("MEMBER_EVENT_")) return "member";
+  if (upper.startsWith("COUPON_EVENT_")) return "coupon";
+  const keys = Object.keys(recordData ?? {});
+  if (keys.some((key) => key.startsWith("members."))) return "member";
+  if (keys.some((key) => key.startsWith("singleUseCoupons."))) return "coupon";
+  return "pass";
+}
+
+/** [inferred] The program or coupon campaign a current-platform record belongs to, when `classId` is absent. */
+export function classIdFromRecordData(recordData: Record<string, unknown> | undefined): string | undefined {
+  for (const key of ["members.program.id", "singleUseCoupons.campaign.id"]) {
+    const value = recordData?.[key];
+    if (typeof value === "string" && value) return value;
+  }
+  return undefined;
+}
 
 /**
  * [doc, public integrations] An update event whose `universal.status` says the pass was installed
@@ -57,6 +91,7 @@ export function occurredAt(name: LifecycleName, metadata: Record<string, unknown
     created: ["createdAt"],
     invalidated: ["invalidatedAt", "updatedAt"],
     issued: ["issuedAt", "createdAt"],
+    redeemed: ["redeemedAt", "redemptionDate"],
   };
   for (const key of candidates[name]) {
     const value = metadata?.[key];

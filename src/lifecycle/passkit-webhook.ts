@@ -1,11 +1,12 @@
 import * as z from "zod";
 import { ProblemError } from "../http/problem.ts";
-import { passUrl } from "../passkit/inferred.ts";
-import { lifecycleEventId, lifecycleMessageSchema, type LifecycleMessage, type LifecycleName } from "./events.ts";
-import { ACCEPTED_EVENTS, externalIdFromRecordData, lifecycleNameOf, occurredAt, platformOf, statusOverride } from "./inferred.ts";
-import { sha256Hex } from "../passkit/token.ts";
+import { passUrl } from "../passkit/v3/inferred.ts";
+import { lifecycleEventId, lifecycleMessageSchema, type LifecycleMessage } from "./events.ts";
+import type { ProductName } from "../machinery/product.ts";
+import { ACCEPTED_EVENTS, classIdFromRecordData, externalIdFromRecordData, lifecycleNameOf, occurredAt, platformOf, productOfWebhook, statusOverride } from "./inferred.ts";
+import { canonicalJson, sha256Hex } from "../crypto.ts";
 
-/** PassKit's pass-event webhook (UPSTREAMS.md): `{event, pass}`; unknown pass fields are kept. */
+/** PassKit's pass-event webhook (docs/upstreams.md): `{event, pass}`; unknown pass fields are kept. */
 export const passKitWebhookSchema = z.object({
   event: z.string().min(1).max(64),
   pass: z.looseObject({
@@ -29,37 +30,58 @@ export const passKitWebhookSchema = z.object({
 });
 export type PassKitWebhook = z.output<typeof passKitWebhookSchema>;
 
-export type WebhookOutcome = { kind: "event"; message: LifecycleMessage } | { kind: "no_user"; eventId: string; known: Omit<LifecycleMessage, "externalId"> };
+/** The record a webhook is about, so its cached lookup can be refreshed. */
+export interface WebhookSubject {
+  product: ProductName;
+  ids: readonly [string, string];
+}
+
+export type WebhookOutcome =
+  | { kind: "event"; message: LifecycleMessage; subject: WebhookSubject }
+  | { kind: "no_user"; eventId: string; known: Omit<LifecycleMessage, "externalId"> };
+
+/** Where pass pages live: v3's template, or the current platform's base URL. */
+export interface PassPages {
+  passUrlTemplate: string;
+  passBaseUrl: string;
+}
 
 /** Turns one PassKit webhook into the canonical message, or says why it cannot reach Braze. */
-export async function fromPassKitWebhook(webhook: PassKitWebhook, passUrlTemplate: string, receivedAt: Date): Promise<WebhookOutcome> {
+export async function fromPassKitWebhook(webhook: PassKitWebhook, pages: PassPages, receivedAt: Date): Promise<WebhookOutcome> {
   const listed = lifecycleNameOf(webhook.event);
   if (!listed) {
     throw new ProblemError({
       status: 422,
       code: "unknown_event",
       title: "Unknown PassKit event",
-      detail: `event must be one of ${ACCEPTED_EVENTS.join(", ")} (with or without the PASS_EVENT_ prefix).`,
+      detail: `event must be one of ${ACCEPTED_EVENTS.join(", ")} (the first six with or without the PASS_EVENT_ prefix).`,
       errors: [{ pointer: "/event", detail: "unknown event" }],
     });
   }
   const { pass } = webhook;
+  const product = productOfWebhook(webhook.event, pass.protocol, pass.recordData);
   const metadata = pass.metadata ?? pass.metaData;
-  const { name, occurrence: statusOccurrence } = nameOf(listed, pass.recordData, metadata, receivedAt);
+  // `universal.status` on an update says the pass is (un)installed (contract §2): that install,
+  // identified by its own timestamp, so a restatement of it is the same event (§9).
+  const status = listed === "updated" ? statusOverride(pass.recordData) : undefined;
+  const name = status ?? listed;
   const happened = occurredAt(name, metadata);
-  // A recurring event is identified by when PassKit says it happened, else by the payload itself
-  // (a redelivered webhook is byte-for-byte the same occurrence).
-  const occurrence = happened ?? statusOccurrence ?? (await sha256Hex(canonicalJson(webhook)));
+  // A recurring event is identified by the payload only (§9), never by when it arrived: PassKit's
+  // timestamp for it, else once per record and status, else the payload itself (a redelivery is
+  // byte-for-byte the same occurrence).
+  const occurrence = happened ?? (status ? `status:${status}` : await sha256Hex(canonicalJson(webhook)));
   const eventId = await lifecycleEventId(name, pass.id, occurrence);
+  const campaignName = pass.campaignName ?? pass.classId ?? classIdFromRecordData(pass.recordData) ?? "";
   const known = {
     v: 1 as const,
     eventId,
     name,
     time: happened ?? receivedAt.toISOString(),
-    campaignName: pass.campaignName ?? pass.classId ?? "",
+    campaignName,
     passId: pass.id,
-    passUrl: passUrl(passUrlTemplate, pass.id),
+    passUrl: product === "pass" ? passUrl(pages.passUrlTemplate, pass.id) : `${pages.passBaseUrl}/${encodeURIComponent(pass.id)}`,
     source: "passkit_webhook" as const,
+    product,
     ...(platformOf(metadata) ? { platform: platformOf(metadata) } : {}),
     ...(pass.templateName ? { templateName: pass.templateName } : {}),
   };
@@ -75,12 +97,12 @@ export async function fromPassKitWebhook(webhook: PassKitWebhook, passUrlTemplat
       code: "validation_failed",
       title: "Webhook failed validation",
       detail: `The event cannot be relayed to Braze: ${issue.path.join(".")} ${issue.message}.`,
-      // Every 422 validation failure carries pointers (CONTRACT §4); these point at the body field
+      // Every 422 validation failure carries pointers (contract §4); these point at the body field
       // the message field came from, e.g. a long pass id that made passUrl too long.
       errors: message.error.issues.map((failed) => ({ pointer: sourcePointer(String(failed.path[0]), pass), detail: `${String(failed.path[0])} ${failed.message}` })),
     });
   }
-  return { kind: "event", message: message.data };
+  return { kind: "event", message: message.data, subject: { product, ids: [campaignName, externalId] } };
 }
 
 /** The pointer into the webhook body of the field a canonical message field is taken from. */
@@ -98,38 +120,4 @@ function sourcePointer(field: string, pass: PassKitWebhook["pass"]): string {
     default:
       return "/pass";
   }
-}
-
-/** A RECORD_UPDATED whose status is older than this restates an install; it is not a new one. */
-const RESTATEMENT_AFTER_MS = 86_400_000;
-
-/**
- * `universal.status` on an update says the pass *is* installed (or not), not that it just was
- * (CONTRACT §2 asks for it to become an install or uninstall). It is one when the matching
- * timestamp is recent, or absent (then once per pass and status, not once per update); with an old
- * timestamp the update is what happened, so it stays `updated`.
- */
-function nameOf(
-  listed: LifecycleName,
-  recordData: Record<string, unknown> | undefined,
-  metadata: Record<string, unknown> | undefined,
-  receivedAt: Date,
-): { name: LifecycleName; occurrence?: string } {
-  const status = listed === "updated" ? statusOverride(recordData) : undefined;
-  if (!status) return { name: listed };
-  const happened = occurredAt(status, metadata);
-  if (!happened) return { name: status, occurrence: `status:${status}` };
-  return receivedAt.getTime() - Date.parse(happened) > RESTATEMENT_AFTER_MS ? { name: listed } : { name: status };
-}
-
-/** JSON with object keys sorted, so the same payload always hashes the same. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value && typeof value === "object") {
-    const entries = Object.keys(value)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`);
-    return `{${entries.join(",")}}`;
-  }
-  return JSON.stringify(value) ?? "null";
 }

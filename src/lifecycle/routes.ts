@@ -9,6 +9,7 @@ import { lifecycleMessageSchema } from "./events.ts";
 import { ledger } from "./ledger.ts";
 import { fromPassKitWebhook, passKitWebhookSchema } from "./passkit-webhook.ts";
 import { verifyPassKitSignature } from "./signature.ts";
+import { evictLookup } from "../machinery/evict.ts";
 
 export const lifecycleRoutes = new Hono<AppContext>();
 
@@ -33,7 +34,7 @@ lifecycleRoutes.on(["POST", "PUT", "DELETE"], "/passkit", async (c) => {
     ({ value } = await readJsonBody(c.req.raw, config.MAX_BODY_BYTES));
   }
   const webhook = validateBody(passKitWebhookSchema, value, () => ["event", "pass"]);
-  const outcome = await fromPassKitWebhook(webhook, config.PASSKIT_PASS_URL_TEMPLATE, new Date());
+  const outcome = await fromPassKitWebhook(webhook, { passUrlTemplate: config.PASSKIT_PASS_URL_TEMPLATE, passBaseUrl: config.PASSKIT_PASS_BASE_URL }, new Date());
   if (outcome.kind === "no_user") {
     console.warn(JSON.stringify({ level: "warn", event: "lifecycle_no_user", eventId: outcome.eventId, passId: outcome.known.passId }));
     await ledger(c.env).addDeadLetters([
@@ -47,6 +48,8 @@ lifecycleRoutes.on(["POST", "PUT", "DELETE"], "/passkit", async (c) => {
     console.error(JSON.stringify({ level: "error", event: "enqueue_failed", eventId: outcome.message.eventId, message: String(error) }));
     throw new ProblemError({ status: 503, code: "queue_unavailable", title: "Queue unavailable", detail: "The event could not be queued; retry.", headers: { "Retry-After": "5" } });
   }
+  const { product, ids } = outcome.subject;
+  c.executionCtx.waitUntil(evictLookup(c.env, config, product, ids));
   return c.json({ accepted: true, eventId: outcome.message.eventId, name: outcome.message.name }, 202);
 });
 

@@ -1,34 +1,10 @@
 import * as z from "zod";
+import { dateTime, email, identifier, liquidBoolean } from "../machinery/fields.ts";
 
 /**
- * Bodies of the Braze webhooks (CONTRACT §3). These schemas are the single source of truth: the
- * routes validate with them and /openapi.json is generated from them.
+ * Bodies of the Braze pass webhooks (contract §3). These schemas are the single source of truth:
+ * the routes validate with them and /openapi.json is generated from them.
  */
-
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
-
-/** An identifier that travels to PassKit as an exact query value: never trimmed or rewritten.
- * At most 255 characters: the campaign reaches Braze as an event property, capped there at 255. */
-export const identifier = z
-  .string({ error: "must be a string" })
-  .min(1, { error: "must not be empty" })
-  .max(255, { error: "must be at most 255 characters" })
-  .refine((value) => !CONTROL_CHARACTERS.test(value), { error: "must not contain control characters" })
-  .refine((value) => value.isWellFormed(), { error: "must be well-formed Unicode (no lone surrogates)" })
-  // URL parsing removes a "." or ".." path segment (%2E%2E too) before any Worker sees it, so a
-  // pass so named could be created but never looked up, updated or deleted.
-  .refine((value) => value !== "." && value !== "..", { error: 'cannot be "." or "..": no URL path can address it' });
-
-/** Liquid renders everything as text, so "true"/"false" are accepted as booleans. */
-const liquidBoolean = z
-  .union([z.boolean(), z.enum(["true", "false"])], { error: 'must be true or false (or the strings "true"/"false")' })
-  .transform((value) => value === true || value === "true");
-
-/** RFC 3339 date-time with `Z` or an offset, on a real calendar date (2019-29-09 is refused). */
-const dateTime = z.iso.datetime({
-  offset: true,
-  error: "must be an ISO 8601 date-time with a Z or ±hh:mm offset on a real calendar date, e.g. 2019-09-29T12:59:40Z",
-});
 
 const color = z
   .string()
@@ -77,7 +53,7 @@ const passFields = {
   dynamicImages: z
     .record(z.string(), z.string().min(1).max(2048), { error: "must be an object of image paths or URLs" })
     .optional(),
-  recoveryEmail: z.email({ error: "must be an email address" }).optional(),
+  recoveryEmail: email.optional(),
   isVoided: liquidBoolean.optional(),
   isRedeemed: liquidBoolean.optional(),
   isInvalid: liquidBoolean.optional(),

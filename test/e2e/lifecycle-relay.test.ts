@@ -4,8 +4,12 @@
  * or 503. Braze must end with each of the 1,000 events exactly once, in requests of at most 75
  * objects, and no more than 1.2 × ceil(1000 / 75) accepted requests.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { seededRandom } from "../../fakes/faults.ts";
+import { passKitWebhook } from "../../fakes/webhooks.ts";
+import { until } from "../../scripts/lib/net.ts";
+import { inPool } from "../../scripts/lib/pool.ts";
 import { startLocalFakes, type LocalFakes } from "../../scripts/local-fakes.ts";
 import { startWranglerDev, type WranglerDev } from "../../scripts/wrangler-dev.ts";
 
@@ -32,31 +36,17 @@ afterAll(async () => {
 });
 
 function webhook(n: number): string {
-  return JSON.stringify({
-    event: "PASS_EVENT_INSTALLED",
-    pass: {
-      id: `pass${String(n).padStart(18, "0")}`,
-      classId: "summer-loyalty",
-      externalId: `user-${n}`,
-      protocol: "MEMBERSHIP",
-      metadata: { lastInstalledAt: "2026-11-26T10:00:00Z", installDevicePlatform: "apple" },
-    },
-  });
+  const pass = { id: `pass${String(n).padStart(18, "0")}`, classId: "summer-loyalty", externalId: `user-${n}`, protocol: "MEMBERSHIP" };
+  return JSON.stringify(passKitWebhook("INSTALLED", pass, { at: "2026-11-26T10:00:00Z", platform: "apple" }));
 }
 
 async function sendAll(bodies: string[], concurrency: number): Promise<number[]> {
   const statuses: number[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < bodies.length) {
-        const body = bodies[next++]!;
-        const response = await fetch(`${proxy.url}/v1/lifecycle/passkit`, { method: "PUT", headers: { Authorization: AUTH, "Content-Type": "application/json" }, body });
-        statuses.push(response.status);
-        await response.arrayBuffer();
-      }
-    }),
-  );
+  await inPool(bodies, concurrency, async (body) => {
+    const response = await fetch(`${proxy.url}/v1/lifecycle/passkit`, { method: "PUT", headers: { Authorization: AUTH, "Content-Type": "application/json" }, body });
+    statuses.push(response.status);
+    await response.arrayBuffer();
+  });
   return statuses;
 }
 
@@ -71,12 +61,9 @@ describe("lifecycle relay under wrangler dev", () => {
     const statuses = await sendAll([...bodies, ...duplicates], 20);
     expect(statuses.filter((s) => s !== 202)).toEqual([]);
 
-    const deadline = Date.now() + 170_000;
-    while (new Set(fakes.braze.events.map((e) => e.external_id)).size < EVENTS && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
+    await until(() => new Set(fakes.braze.events.map((e) => e.external_id)).size >= EVENTS, 170_000, 500);
     // Anything still queued (a retry, a late duplicate) would show up within a few batch windows.
-    await new Promise((resolve) => setTimeout(resolve, 12_000));
+    await sleep(12_000);
 
     const delivered = fakes.braze.events.map((e) => e.external_id);
     const accepted = fakes.braze.acceptedRequests();

@@ -1,13 +1,14 @@
 /**
- * The load and fault run of `npm run test:load` (scripts/load-run.ts), short: about 12 s of mixed
+ * The load and fault run of `npm run test:load` (test/load/run.ts), short: about 12 s of mixed
  * load on the deployable bundle under workerd while PassKit fails per user (5xx, 429, hangs,
  * malformed answers, refused key, rejected content) and Braze answers 429/503 or slowly. The same
  * four checks: every status as CONTRACT §4 prescribes, no lookup at 2 s, every lifecycle event at
  * Braze exactly once, memory bounded (workerd's RSS, and the isolate's heap after a full GC).
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { renderLoadReport } from "../../scripts/load-report.ts";
-import { Cleanups, runLoadFaults, type LoadRunReport } from "../../scripts/load-run.ts";
+import { Cleanups } from "../../scripts/lib/process.ts";
+import { renderLoadReport } from "../load/report.ts";
+import { runLoadFaults, type LoadRunReport } from "../load/run.ts";
 
 const cleanups = new Cleanups();
 afterAll(() => cleanups.run());

@@ -4,7 +4,7 @@
  * fault. So every response's cause is known, and with it the status CONTRACT §4 prescribes.
  * Shared by the runner (which injects the faults) and the load thread (which expects them).
  */
-import type { Fault } from "../fakes/faults.ts";
+import type { Fault } from "../../fakes/faults.ts";
 
 export type Route = "lookup" | "create" | "update" | "delete" | "webhook";
 export const ROUTES: readonly Route[] = ["lookup", "create", "update", "delete", "webhook"];

@@ -1,9 +1,9 @@
 /**
- * The load and fault run's report (scripts/load-run.ts) as markdown: the four checks first, then
+ * The load and fault run's report (test/load/run.ts) as markdown: the four checks first, then
  * the tables behind them. `npm run test:load` prints it; the CI test prints it to its log.
  */
-import { ROUTES } from "./load-faults.ts";
-import { pct, QUIET_SECONDS, type LoadRunReport } from "./load-run.ts";
+import { ROUTES } from "./faults.ts";
+import { pct, QUIET_SECONDS, type LoadRunReport } from "./run.ts";
 
 export function renderLoadReport(report: LoadRunReport): string {
   const { mix, relay, memory } = report;
@@ -42,7 +42,8 @@ export function renderLoadReport(report: LoadRunReport): string {
     "| --- | ---: | ---: | ---: | ---: |",
     ...ROUTES.map((route) => {
       const l = mix.latency[route];
-      return `| ${route} | ${n(l.count)} | ${l.p50Ms} | ${l.p99Ms} | ${l.maxMs} |`;
+      // A route the run never sent (a short run) has no percentiles.
+      return l.count ? `| ${route} | ${n(l.count)} | ${l.p50Ms} | ${l.p99Ms} | ${l.maxMs} |` : `| ${route} | 0 | – | – | – |`;
     }),
     "",
     `Slowest lookups: ${mix.slowestLookups.slice(0, 5).map((s) => `${s.ms} ms (${s.label}, ${s.status})`).join("; ")}.`,

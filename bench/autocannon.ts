@@ -5,6 +5,8 @@
  * machine's background load during the run weighs on both sides of a ratio alike.
  */
 import { Worker } from "node:worker_threads";
+import { assertLoopback } from "../scripts/lib/net.ts";
+import { percentile } from "../scripts/lib/stats.ts";
 import { cpuTimeMs } from "./process-cpu.ts";
 
 export interface LoadPlan {
@@ -83,14 +85,11 @@ export interface LoadResult {
   serverCpuUsPerRequest?: number;
 }
 
-const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
-
 export function runLoad(plan: LoadPlan): Promise<LoadRun> {
-  const { hostname } = new URL(plan.url);
-  if (!LOOPBACK.has(hostname)) throw new Error(`load generator refuses ${plan.url}: loopback only`);
+  assertLoopback(plan.url, "the load generator");
   const cpuBefore = plan.serverPid === undefined ? undefined : cpuTimeMs(plan.serverPid);
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL("./load-thread.ts", import.meta.url), { workerData: plan });
+    const worker = new Worker(new URL("./autocannon-thread.ts", import.meta.url), { workerData: plan });
     let settled = false;
     worker.once("message", (run: LoadRun) => {
       settled = true;
@@ -168,11 +167,4 @@ function merge(counts: Record<string, number>[]): Record<string, number> {
   const total: Record<string, number> = {};
   for (const count of counts) for (const [key, value] of Object.entries(count)) total[key] = (total[key] ?? 0) + value;
   return total;
-}
-
-/** The q-th percentile (0..100) of ascending-sorted values, nearest rank. */
-export function percentile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const rank = Math.ceil((q / 100) * sorted.length);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
 }

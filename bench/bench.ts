@@ -6,13 +6,17 @@
  * The goals are printed next to the figures, not asserted.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
-import { passKitAuthorization } from "../src/passkit/inferred.ts";
-import { signPassKitToken } from "../src/passkit/token.ts";
-import { machineFacts, renderReport, type BenchResults, type Figure } from "./bench-report.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { passKitWebhook } from "../fakes/webhooks.ts";
+import { until } from "../scripts/lib/net.ts";
+import { inPool } from "../scripts/lib/pool.ts";
+import { Cleanups, stopOnExit } from "../scripts/lib/process.ts";
+import { round } from "../scripts/lib/stats.ts";
+import { startLocalFakes } from "../scripts/local-fakes.ts";
+import { runInterleaved, runLoad, summarize, type LoadPlan, type LoadResult } from "./autocannon.ts";
 import { buildWorker, HARNESS_AUTHORIZATION, HARNESS_SECRETS, startProxy, startWorker } from "./harness.ts";
-import { startLocalFakes } from "./local-fakes.ts";
-import { runInterleaved, runLoad, summarize, type LoadPlan, type LoadResult } from "./load.ts";
 import { startRawWorkerd } from "./raw-workerd.ts";
+import { machineFacts, renderReport, type BenchResults, type Figure } from "./report.ts";
 
 const WARMUP_SECONDS = 2;
 const MEASURE_SECONDS = 8;
@@ -42,22 +46,10 @@ const HARD_LIMIT_MS = 175_000;
 
 const started = performance.now();
 const startedAt = new Date();
-const cleanups: (() => Promise<void>)[] = [];
-async function cleanUp(): Promise<void> {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch((error: unknown) => console.error(`[bench] cleanup: ${String(error)}`));
-}
-setTimeout(() => {
-  console.error(`[bench] still running after ${HARD_LIMIT_MS / 1000} s: stopping.`);
-  void cleanUp().finally(() => process.exit(2));
-}, HARD_LIMIT_MS).unref();
-for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void cleanUp().finally(() => process.exit(130)));
-// A failure anywhere (top-level await included) still stops workerd and the servers.
-for (const event of ["uncaughtException", "unhandledRejection"] as const) {
-  process.once(event, (error: unknown) => {
-    console.error("[bench] failed:", error);
-    void cleanUp().finally(() => process.exit(1));
-  });
-}
+const cleanups = new Cleanups();
+// workerd and the servers stop whatever ends the run: a signal, a failure anywhere (top-level
+// await included), or the time limit.
+stopOnExit("bench", cleanups, HARD_LIMIT_MS);
 
 function log(message: string): void {
   console.error(`[bench ${((performance.now() - started) / 1000).toFixed(1).padStart(5)} s] ${message}`);
@@ -70,27 +62,7 @@ const fakes = await startLocalFakes({
   passkitSecret: HARNESS_SECRETS.PASSKIT_API_SECRET,
   brazeKey: HARNESS_SECRETS.BRAZE_API_KEY,
 });
-cleanups.push(() => fakes.close());
-
-/** Puts a pass straight into the fake (no HTTP), through its strict create path. */
-async function seedPass(campaignName: string, userDefinedId: string): Promise<void> {
-  const url = new URL(`${fakes.passkitUrl}/passes`).href;
-  const body = JSON.stringify({ templateName: "bench-template", campaignName, userDefinedId });
-  const token = await signPassKitToken({ key: HARNESS_SECRETS.PASSKIT_API_KEY, secret: HARNESS_SECRETS.PASSKIT_API_SECRET, method: "POST", url, body });
-  const response = await fakes.passkit.handle(
-    new Request(url, { method: "POST", headers: { Authorization: passKitAuthorization(token), "Content-Type": "application/json" }, body }),
-  );
-  if (!response.ok) throw new Error(`seeding ${campaignName}/${userDefinedId} failed: ${response.status} ${await response.text()}`);
-}
-
-async function inPool<T>(items: readonly T[], concurrency: number, each: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < items.length) await each(items[next++]!);
-    }),
-  );
-}
+cleanups.add("the fakes", () => fakes.close());
 
 const pad = (n: number) => String(n).padStart(6, "0");
 const range = (count: number) => Array.from({ length: count }, (_, n) => n);
@@ -102,7 +74,7 @@ async function seedAll(): Promise<void> {
     ...range(MISS_USERS).map((n): [string, string] => ["bench-miss", `miss-user-${pad(n)}`]),
     ["bench-burst", "burst-user"],
   ];
-  await inPool(seeds, 64, ([campaign, user]) => seedPass(campaign, user));
+  await inPool(seeds, 64, ([campaignName, userDefinedId]) => fakes.seedPass({ templateName: "bench-template", campaignName, userDefinedId }));
 }
 
 log("building the proxy and the ceiling worker (wrangler deploy --dry-run), seeding the PassKit fake");
@@ -133,13 +105,13 @@ async function measure(plans: Omit<LoadPlan, "warmupSeconds" | "durationSeconds"
 
 // The ceiling on bare workerd and under the harness; both stay up until the proxy's hits are done.
 const raw = await startRawWorkerd(ceilingBuild, ".bench/raw-workerd");
-cleanups.push(() => raw.stop());
+cleanups.add("bare workerd", () => raw.stop());
 const ceilingWorker = await startWorker({ built: ceilingBuild });
-cleanups.push(() => ceilingWorker.dispose());
+cleanups.add("the ceiling worker", () => ceilingWorker.dispose());
 const ceilingBody = await (await fetch(ceilingWorker.url, { headers: { "Accept-Encoding": "identity" } })).text();
 log("starting the proxy under the harness");
 const proxy = await startProxy(proxyBuild, fakes);
-cleanups.push(() => proxy.dispose());
+cleanups.add("the proxy", () => proxy.dispose());
 const auth = { Authorization: HARNESS_AUTHORIZATION };
 
 function passKitGets(campaignName: string): number {
@@ -207,11 +179,7 @@ notes.lookup_hit_hot = `${HOT_USERS} users: nearly all from the isolate's memory
 
 // lookup_miss next to direct_upstream: the same fake GET, through the proxy and called directly.
 const directUrls = range(DIRECT_URLS).map((n) => new URL(`${fakes.passkitUrl}/passes?userDefinedId=miss-user-${pad(n)}&campaignName=bench-miss`));
-const authorizations = await Promise.all(
-  directUrls.map(async (url) =>
-    passKitAuthorization(await signPassKitToken({ key: HARNESS_SECRETS.PASSKIT_API_KEY, secret: HARNESS_SECRETS.PASSKIT_API_SECRET, method: "GET", url: url.href, body: "" })),
-  ),
-);
+const authorizations = await Promise.all(directUrls.map((url) => fakes.passkitAuthorization("GET", url.href)));
 const directPath = directUrls[0]!.pathname + directUrls[0]!.search.replace("miss-user-000000", "miss-user-{n}");
 const [miss, direct] = (await measure([
   { name: "lookup_miss", url: proxy.url, ...serverPid(proxy.pid), connections: LATENCY_CONNECTIONS, method: "GET", path: "/v1/passes/bench-miss/miss-user-{n}", headers: auth, count: MISS_USERS, once: true, expect: [200], tally: "X-Cache" },
@@ -244,7 +212,7 @@ await inPool(range(RELAYED_EVENTS), 16, async (n) => {
 });
 const relayStarted = performance.now();
 const relayed = () => new Set(fakes.braze.events.filter((e) => e.external_id.startsWith("relay-user-")).map((e) => e.external_id)).size;
-while (relayed() < RELAYED_EVENTS && performance.now() - relayStarted < RELAY_DEADLINE_MS) await sleep(100);
+await until(() => relayed() >= RELAYED_EVENTS, RELAY_DEADLINE_MS);
 const relaySeconds = (performance.now() - relayStarted) / 1000;
 await sleep(500);
 const relayRequests = fakes.braze.requests.slice(brazeBefore);
@@ -291,27 +259,16 @@ notes.lifecycle_intake = "a distinct PassKit webhook each request (validated, qu
 
 const workerLogs = [...proxy.logs];
 const loadAverageAtEnd = machineFacts().loadAverage;
-await cleanUp();
+await cleanups.run();
 
+/** A distinct install of pass `n` (or the autocannon template `{n}`). */
 function webhook(prefix: string, n: number | string): string {
   const id = typeof n === "number" ? pad(n) : n;
-  return JSON.stringify({
-    event: "PASS_EVENT_INSTALLED",
-    pass: {
-      id: `${prefix}${id}`,
-      classId: `bench-${prefix}`,
-      externalId: `${prefix}-user-${id}`,
-      metadata: { lastInstalledAt: "2026-11-26T10:00:00Z", installDevicePlatform: "apple" },
-    },
-  });
+  return JSON.stringify(passKitWebhook("INSTALLED", { id: `${prefix}${id}`, classId: `bench-${prefix}`, externalId: `${prefix}-user-${id}` }, { at: "2026-11-26T10:00:00Z", platform: "apple" }));
 }
 
 function serverPid(pid: number | undefined): { serverPid?: number } {
   return pid === undefined ? {} : { serverPid: pid };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function tallyText(result: LoadResult): string {
@@ -395,8 +352,3 @@ mkdirSync(".bench", { recursive: true });
 writeFileSync(".bench/results.json", `${JSON.stringify(results, null, 2)}\n`);
 console.log(renderReport(results));
 process.exit(0);
-
-function round(value: number, digits: number): number {
-  const factor = 10 ** digits;
-  return Math.round(value * factor) / factor;
-}

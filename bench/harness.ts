@@ -2,18 +2,20 @@
  * Runs a Worker the way `wrangler deploy` ships it: the `wrangler deploy --dry-run --outdir`
  * bundle, on workerd through Miniflare's programmatic API, with the bindings of its wrangler.toml
  * (read by wrangler itself, so they cannot drift). No `wrangler dev`: its development proxy caps
- * even a hello-world Worker far below workerd. Shared by `npm run bench` and the load runs.
+ * even a hello-world Worker far below workerd. Shared by `npm run bench` and the load runs
+ * (test/load/).
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
 import { Log, LogLevel, Miniflare, convertV4MiniflareOptions, type Json } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
-import type { LocalFakes } from "./local-fakes.ts";
+import { throwawayDir } from "../scripts/lib/process.ts";
+import type { LocalFakes } from "../scripts/local-fakes.ts";
+import { OFFLINE_ENV, WRANGLER } from "../scripts/wrangler-dev.ts";
 import { childProcesses } from "./process-cpu.ts";
-import { OFFLINE_ENV, WRANGLER } from "./wrangler-dev.ts";
 
 /** The proxy's secrets under the harness: benchmark-only values, matched by the fakes. */
 export const HARNESS_SECRETS = {
@@ -118,10 +120,10 @@ export async function startWorker(options: StartWorkerOptions): Promise<HarnessW
     if (logs.length > 200) logs.shift();
   };
   const workerdBefore = new Set(childProcesses("workerd"));
-  const storage = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "harness-"));
+  const storage = throwawayDir("harness-", existsSync("/dev/shm") ? "/dev/shm" : tmpdir());
   const miniflare = new Miniflare(
     convertV4MiniflareOptions({
-      resourcePersistencePath: storage,
+      resourcePersistencePath: storage.path,
       host: "127.0.0.1",
       port: 0,
       ...(options.inspector ? { inspectorPort: 0 } : {}),
@@ -150,10 +152,6 @@ export async function startWorker(options: StartWorkerOptions): Promise<HarnessW
       ],
     }),
   );
-  // Miniflare stops workerd and exits the process on SIGINT/SIGTERM/SIGHUP, before any async
-  // dispose could run: the storage folder goes on `exit`, synchronously.
-  const removeStorage = () => rmSync(storage, { recursive: true, force: true });
-  process.on("exit", removeStorage);
   try {
     const entryUrl = (await miniflare.ready).origin;
     const url = (await miniflare.unsafeGetDirectURL(WORKER_NAME)).origin;
@@ -168,20 +166,19 @@ export async function startWorker(options: StartWorkerOptions): Promise<HarnessW
       ...(inspectorTarget === undefined ? {} : { inspectorTarget }),
       miniflare,
       logs,
-      dispose: () => (disposed ??= dispose(miniflare, storage).finally(() => process.off("exit", removeStorage))),
+      dispose: () => (disposed ??= dispose(miniflare, storage.remove)),
     };
   } catch (error) {
-    await dispose(miniflare, storage);
-    process.off("exit", removeStorage);
+    await dispose(miniflare, storage.remove);
     throw error;
   }
 }
 
-async function dispose(miniflare: Miniflare, storage: string): Promise<void> {
+async function dispose(miniflare: Miniflare, removeStorage: () => void): Promise<void> {
   try {
     await miniflare.dispose();
   } finally {
-    rmSync(storage, { recursive: true, force: true });
+    removeStorage();
   }
 }
 

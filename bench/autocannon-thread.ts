@@ -1,11 +1,11 @@
 /**
- * The worker thread behind `runLoad` (scripts/load.ts): a warm-up, then the measured run, with
+ * The worker thread behind `runLoad` (bench/autocannon.ts): a warm-up, then the measured run, with
  * latencies kept at autocannon's full (sub-millisecond) resolution rather than its whole-ms
  * histogram, since the proxy's added latency is a figure below 2 ms.
  */
 import autocannon from "autocannon";
 import { parentPort, workerData } from "node:worker_threads";
-import type { LoadPlan, LoadRun } from "./load.ts";
+import type { LoadPlan, LoadRun } from "./autocannon.ts";
 
 const plan = workerData as LoadPlan;
 let n = plan.start ?? 0;

@@ -4,7 +4,8 @@
  */
 import { readFileSync } from "node:fs";
 import { arch, cpus, loadavg, platform, release, totalmem } from "node:os";
-import type { LoadResult } from "./load.ts";
+import { round } from "../scripts/lib/stats.ts";
+import type { LoadResult } from "./autocannon.ts";
 import { workerdVersion } from "./raw-workerd.ts";
 
 export interface Figure {
@@ -50,14 +51,14 @@ export function machineFacts(): MachineFacts {
   return {
     cpu: cpus()[0]?.model.trim() ?? "unknown",
     cores: cpus().length,
-    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    memoryGiB: round(totalmem() / 2 ** 30, 1),
     os: `${platform()} ${release()} ${arch()}`,
     node: process.version,
     workerd: workerdVersion(),
     miniflare: packageVersion("miniflare"),
     wrangler: packageVersion("wrangler"),
     autocannon: packageVersion("autocannon"),
-    loadAverage: loadavg().map((load) => Math.round(load * 100) / 100),
+    loadAverage: loadavg().map((load) => round(load, 2)),
   };
 }
 
@@ -84,7 +85,7 @@ export function renderReport(results: BenchResults): string {
   for (const [name, result] of Object.entries(results.scenarios)) {
     const errors = result.errors > 0 ? `${result.errors} (${errorText(result)})` : "0";
     const cpu = result.serverCpuUsPerRequest === undefined ? "" : String(Math.round(result.serverCpuUsPerRequest));
-    lines.push(`| ${name} | ${result.connections} | ${Math.round(result.rps).toLocaleString("en")} | ${round(result.p50Ms)} | ${round(result.p99Ms)} | ${errors} | ${cpu} | ${results.notes[name] ?? ""} |`);
+    lines.push(`| ${name} | ${result.connections} | ${Math.round(result.rps).toLocaleString("en")} | ${round(result.p50Ms, 2)} | ${round(result.p99Ms, 2)} | ${errors} | ${cpu} | ${results.notes[name] ?? ""} |`);
   }
   lines.push("", "| figure | value | goal | |", "| --- | ---: | --- | --- |");
   for (const figure of [...results.goals, ...results.info]) {
@@ -104,8 +105,4 @@ function errorText(result: LoadResult): string {
   if (result.socketErrors) parts.push(`${result.socketErrors} socket`);
   if (result.timeouts) parts.push(`${result.timeouts} timeouts`);
   return parts.join(", ");
-}
-
-function round(value: number): number {
-  return Math.round(value * 100) / 100;
 }

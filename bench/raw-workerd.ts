@@ -7,8 +7,9 @@ import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { freePort, until } from "../scripts/lib/net.ts";
+import { killOnExit, stopChild } from "../scripts/lib/process.ts";
 import type { BuiltWorker } from "./harness.ts";
-import { freePort } from "./wrangler-dev.ts";
 
 /** The workerd binary Miniflare itself runs, so both sides of the comparison are one runtime. */
 export function workerdBinary(): string {
@@ -47,27 +48,13 @@ const worker :Workerd.Worker = (
 );
 `,
   );
-  const child = spawn(workerdBinary(), ["serve", join(dir, "config.capnp")], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = killOnExit(spawn(workerdBinary(), ["serve", join(dir, "config.capnp")], { stdio: ["ignore", "ignore", "pipe"] }));
   let log = "";
   child.stderr.on("data", (chunk) => (log += chunk));
   const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);
-    await exited;
-    clearTimeout(timer);
-  };
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline && child.exitCode === null) {
-    try {
-      if ((await fetch(url)).ok) return { url, ...(child.pid === undefined ? {} : { pid: child.pid }), stop };
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  const stop = () => stopChild(child, { graceMs: 3_000 });
+  const ready = await until(async () => child.exitCode !== null || (await fetch(url)).ok, 10_000, 50);
+  if (ready && child.exitCode === null) return { url, ...(child.pid === undefined ? {} : { pid: child.pid }), stop };
   await stop();
   throw new Error(`workerd did not serve ${url}:\n${log}`);
 }

@@ -1,14 +1,18 @@
 /**
- * The load run's traffic (scripts/load-run.ts), in a worker thread of its own so that the fakes'
+ * The load run's traffic (test/load/run.ts), in a worker thread of its own so that the fakes'
  * event loop does not colour its latencies. Open loop: requests start at a fixed rate whatever the
  * answers do, as a campaign's sends would, up to a cap of requests in flight. Each request's user
- * says which fault it meets (scripts/load-faults.ts), so each answer is checked against the status
+ * says which fault it meets (test/load/faults.ts), so each answer is checked against the status
  * CONTRACT §4 prescribes for it, and each success adds the lifecycle event Braze must end up with.
  */
 import { Agent, request as httpRequest } from "node:http";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parentPort, workerData } from "node:worker_threads";
-import { seededRandom } from "../fakes/faults.ts";
-import { CAMPAIGN, LOOKUP_LIMIT_MS, TEMPLATE, USER_CLASSES, WEBHOOK_CAMPAIGN, seededUser, userClass, type Expectation, type Route, type UserClass } from "./load-faults.ts";
+import { seededRandom } from "../../fakes/faults.ts";
+import { passKitWebhook, type PassKitEvent } from "../../fakes/webhooks.ts";
+import { assertLoopback } from "../../scripts/lib/net.ts";
+import { percentile, round } from "../../scripts/lib/stats.ts";
+import { CAMPAIGN, LOOKUP_LIMIT_MS, TEMPLATE, USER_CLASSES, WEBHOOK_CAMPAIGN, seededUser, userClass, type Expectation, type Route, type UserClass } from "./faults.ts";
 
 export interface MixPlan {
   /** The proxy's origin (loopback). */
@@ -69,6 +73,8 @@ export interface ExpectedEvent {
   key: string;
   externalId: string;
   count: number;
+  /** Allowed once but not required (a `created` re-sent for a pass that already existed). */
+  optional?: boolean;
 }
 
 export interface MixResult {
@@ -160,7 +166,7 @@ class Mix {
   private readonly created: Created[] = [];
   private readonly updates: { user: string; idempotencyKey: string; body: string }[] = [];
   private readonly webhooks: string[] = [];
-  private readonly expected = new Map<string, { externalId: string; occurrences: Set<string> }>();
+  private readonly expected = new Map<string, { externalId: string; occurrences: Set<string>; optional?: boolean }>();
   private readonly noUser = new Set<string>();
   private sequence = 0;
   private started = 0;
@@ -168,8 +174,8 @@ class Mix {
   constructor(plan: MixPlan) {
     this.plan = plan;
     this.random = seededRandom(plan.seed);
+    assertLoopback(plan.url, "the load run");
     this.origin = new URL(plan.url);
-    if (!["127.0.0.1", "localhost", "[::1]"].includes(this.origin.hostname)) throw new Error(`the load run refuses ${plan.url}: loopback only`);
     this.agent = new Agent({ keepAlive: true, maxSockets: plan.maxInFlight });
   }
 
@@ -201,7 +207,7 @@ class Mix {
         report({ type: "progress", second: Math.round(elapsed), sent, done, inFlight: inFlight.size, mismatches: this.mismatchCount });
         nextProgress += 5;
       }
-      await new Promise((resolve) => setTimeout(resolve, 2));
+      await sleep(2);
     }
     // Every request has a client timeout, so this ends.
     await Promise.all(inFlight);
@@ -290,9 +296,12 @@ class Mix {
     if (!ok || (answer.status !== 200 && answer.status !== 201)) return;
     const passId = idOf(answer.body);
     if (!passId) return this.mismatch("create", label, "a body with the pass id", out, answer);
-    // Created once per pass, whichever create (or PassKit's RECORD_CREATED webhook) reported it.
-    this.expect(`created|${passId}`, user, "once");
-    // A create of a pass that already existed updated it: one `updated` per Idempotency-Key.
+    // Created once per pass, whichever create (or PassKit's RECORD_CREATED webhook) reported it. A
+    // create answered 200 found the pass existing: it may re-send `created` (same eventId) when
+    // PassKit refused it as a duplicate of a recent pass, or not at all when the proxy knew it.
+    if (answer.status === 201) this.expect(`created|${passId}`, user, "once");
+    else this.allow(`created|${passId}`, user);
+    // A create of a pass that already existed updated it (its points differ): one `updated`.
     if (answer.status === 200) this.expect(`updated|${passId}`, user, idempotencyKey);
     if (label === "healthy (new pass)") this.created.push({ user, passId, status: answer.status, idempotencyKey, body });
   }
@@ -343,20 +352,17 @@ class Mix {
       redelivery = true;
     } else if (label === "record_created (a proxy-created pass)" && this.created.length > 0) {
       const pass = this.created[Math.floor(this.random() * this.created.length)]!;
-      body = JSON.stringify({ event: "PASS_EVENT_RECORD_CREATED", pass: { id: pass.passId, campaignName: CAMPAIGN, userDefinedId: pass.user, metadata: { createdAt: time } } });
+      body = JSON.stringify(passKitWebhook("RECORD_CREATED", { id: pass.passId, campaignName: CAMPAIGN, userDefinedId: pass.user }, { at: time }));
       expectedKey = [`created|${pass.passId}`, pass.user];
     } else if (label === "no user") {
-      body = JSON.stringify({ event: "PASS_EVENT_INSTALLED", pass: { id: `nouser${String(n).padStart(8, "0")}`, classId: WEBHOOK_CAMPAIGN, metadata: { lastInstalledAt: time } } });
+      body = JSON.stringify(passKitWebhook("INSTALLED", { id: `nouser${String(n).padStart(8, "0")}`, classId: WEBHOOK_CAMPAIGN }, { at: time }));
     } else {
       const kind = label === "uninstalled" ? "uninstalled" : label === "record_updated" ? "record_updated" : "installed";
       if (kind !== label) label = "installed";
-      const [event, name, metadata] =
-        kind === "installed"
-          ? ["PASS_EVENT_INSTALLED", "installed", { lastInstalledAt: time, installDevicePlatform: k % 2 ? "apple" : "google" }]
-          : kind === "uninstalled"
-            ? ["PASS_EVENT_UNINSTALLED", "deleted", { lastUninstalledAt: time }]
-            : ["PASS_EVENT_RECORD_UPDATED", "updated", { updatedAt: time }];
-      body = JSON.stringify({ event, pass: { id: passId, classId: WEBHOOK_CAMPAIGN, externalId: user, protocol: "MEMBERSHIP", metadata } });
+      const [event, name]: [PassKitEvent, string] =
+        kind === "installed" ? ["INSTALLED", "installed"] : kind === "uninstalled" ? ["UNINSTALLED", "deleted"] : ["RECORD_UPDATED", "updated"];
+      const platform = kind === "installed" ? { platform: k % 2 ? "apple" : "google" } : {};
+      body = JSON.stringify(passKitWebhook(event, { id: passId, classId: WEBHOOK_CAMPAIGN, externalId: user, protocol: "MEMBERSHIP" }, { at: time, ...platform }));
       expectedKey = [`${name}|${passId}|${time}`, user];
     }
     const out: Outgoing = { method: this.random() < 0.5 ? "PUT" : "POST", path: "/v1/lifecycle/passkit", body };
@@ -391,8 +397,15 @@ class Mix {
 
   private expect(key: string, externalId: string, occurrence: string): void {
     const entry = this.expected.get(key);
-    if (entry) entry.occurrences.add(occurrence);
-    else this.expected.set(key, { externalId, occurrences: new Set([occurrence]) });
+    if (entry) {
+      entry.occurrences.add(occurrence);
+      entry.optional = false;
+    } else this.expected.set(key, { externalId, occurrences: new Set([occurrence]) });
+  }
+
+  /** An event Braze may get once, but need not. */
+  private allow(key: string, externalId: string): void {
+    if (!this.expected.has(key)) this.expected.set(key, { externalId, occurrences: new Set(["once"]), optional: true });
   }
 
   /** Counts the answer in its row; true when it is what §4 prescribes. */
@@ -415,7 +428,7 @@ class Mix {
     this.mismatchCount++;
     if (this.mismatches.length >= MISMATCHES_KEPT) return;
     const headers = Object.fromEntries(Object.entries(answer.headers).filter(([name]) => ["x-cache", "retry-after", "content-type", "idempotent-replayed"].includes(name)));
-    this.mismatches.push({ route, label, method: out.method, path: out.path, expected, status: answer.status, headers, body: answer.body.slice(0, 300), ms: round(answer.ms), atSecond: this.second() });
+    this.mismatches.push({ route, label, method: out.method, path: out.path, expected, status: answer.status, headers, body: answer.body.slice(0, 300), ms: round(answer.ms, 1), atSecond: this.second() });
   }
 
   private row(route: Route, label: string, expected: string, rule: string): MixRow & { latencies: number[] } {
@@ -457,18 +470,18 @@ class Mix {
   }
 
   private second(): number {
-    return Math.round((performance.now() - this.started) / 100) / 10;
+    return round((performance.now() - this.started) / 1000, 1);
   }
 
   private result(due: number, sent: number, shed: number): MixResult {
     const rows = [...this.rows.values()].map(({ latencies, ...row }) => {
       const sorted = Float64Array.from(latencies).sort();
-      return { ...row, p50Ms: round(percentile(sorted, 50)), maxMs: round(sorted.at(-1) ?? 0) };
+      return { ...row, p50Ms: round(percentile(sorted, 50), 1), maxMs: round(sorted.at(-1) ?? 0, 1) };
     });
     const latency = Object.fromEntries(
       Object.entries(this.latencies).map(([route, values]) => {
         const sorted = Float64Array.from(values).sort();
-        return [route, { count: sorted.length, p50Ms: round(percentile(sorted, 50)), p99Ms: round(percentile(sorted, 99)), maxMs: round(sorted.at(-1) ?? 0), atOrOverLimit: values.filter((ms) => ms >= LOOKUP_LIMIT_MS).length }];
+        return [route, { count: sorted.length, p50Ms: round(percentile(sorted, 50), 1), p99Ms: round(percentile(sorted, 99), 1), maxMs: round(sorted.at(-1) ?? 0, 1), atOrOverLimit: values.filter((ms) => ms >= LOOKUP_LIMIT_MS).length }];
       }),
     ) as Record<Route, LatencySummary>;
     return {
@@ -481,8 +494,8 @@ class Mix {
       mismatchCount: this.mismatchCount,
       mismatches: this.mismatches,
       latency,
-      slowestLookups: this.slowest.map((s) => ({ ...s, ms: round(s.ms) })),
-      expectedEvents: [...this.expected].map(([key, { externalId, occurrences }]) => ({ key, externalId, count: occurrences.size })),
+      slowestLookups: this.slowest.map((s) => ({ ...s, ms: round(s.ms, 1) })),
+      expectedEvents: [...this.expected].map(([key, { externalId, occurrences, optional }]) => ({ key, externalId, count: occurrences.size, ...(optional ? { optional } : {}) })),
       noUserEventIds: [...this.noUser],
     };
   }
@@ -517,15 +530,6 @@ function pick<T>(weights: readonly [T, number][], random: () => number): T {
     if (roll < 0) return value;
   }
   return weights.at(-1)![0];
-}
-
-function percentile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((q / 100) * sorted.length) - 1))]!;
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 10) / 10;
 }
 
 if (parentPort) {

@@ -1,0 +1,73 @@
+import * as z from "zod";
+import { dateTime, identifier, metaData, metaDataChanges, person, PERSON_FIELDS } from "../machinery/fields.ts";
+
+/** Bodies of the Braze coupon webhooks (contract §7); `metaData` merges as for members. */
+
+const sku = z.string().max(255, { error: "must be at most 255 characters" });
+
+export const createCouponSchema = z
+  .strictObject({
+    campaignId: identifier,
+    offerId: identifier,
+    externalId: identifier,
+    person: person.optional(),
+    metaData: metaData.optional(),
+    sku: sku.optional(),
+    expiryDate: dateTime.optional(),
+  })
+  .meta({ description: "A Braze coupon issue webhook body; campaignId, offerId and externalId are required." });
+
+export const updateCouponSchema = z
+  .strictObject({
+    campaignId: identifier.optional(),
+    externalId: identifier.optional(),
+    person: person.optional(),
+    metaData: metaDataChanges.optional(),
+    sku: sku.optional(),
+    expiryDate: dateTime.optional(),
+  })
+  .meta({ description: "A Braze coupon update: every field optional; metaData keys are merged, null removes one." });
+
+export const redeemCouponSchema = z
+  .strictObject({
+    redemptionDetails: z
+      .strictObject({
+        redemptionCode: z.string().max(255).optional(),
+        redemptionSource: z.string().max(255).optional(),
+        redemptionReference: z.string().max(255).optional(),
+        transactionReference: z.string().max(255).optional(),
+        transactionAmount: z.number().optional(),
+        lat: z.number().min(-90).max(90).optional(),
+        lon: z.number().min(-180).max(180).optional(),
+        metaData: metaData.optional(),
+      })
+      .optional(),
+  })
+  .meta({ description: "An optional body for a coupon redemption." });
+
+export type CreateCoupon = z.output<typeof createCouponSchema>;
+export type UpdateCoupon = z.output<typeof updateCouponSchema>;
+
+export const knownCouponFields = (path: readonly PropertyKey[]): readonly string[] =>
+  path.some((segment) => segment === "person") ? PERSON_FIELDS : [...Object.keys(createCouponSchema.shape), ...Object.keys(redeemCouponSchema.shape)];
+
+export const couponViewSchema = z
+  .object({
+    id: z.string(),
+    url: z.url(),
+    appleUrl: z.url(),
+    googleUrl: z.url(),
+    campaignId: z.string(),
+    offerId: z.string().nullable(),
+    externalId: z.string(),
+    status: z.string().nullable(),
+    redeemed: z.boolean(),
+    redemptionDate: z.string().nullable(),
+    expiryDate: z.string().nullable(),
+    installed: z.boolean(),
+    passStatus: z.enum(["issued", "installed", "uninstalled", "invalidated"]).nullable(),
+    metaData: z.record(z.string(), z.string()),
+  })
+  .meta({ description: "A coupon as the Connected Content lookup answers it." });
+
+export type CouponView = z.output<typeof couponViewSchema>;

@@ -1,0 +1,21 @@
+import { sha256Hex } from "../crypto.ts";
+import { MemoryLayer } from "./memory.ts";
+
+/** A lookup cache entry (docs/storage.md): a record's view, or "PassKit has no such record". */
+export type CacheEntry = { kind: "record"; view: Record<string, unknown>; storedAt: number } | { kind: "missing"; storedAt: number };
+
+const keys = new MemoryLayer<string>(5_000);
+
+/**
+ * `<product>:` + SHA-256 of the identifier pair: fixed length whatever the identifiers hold (KV
+ * keys max 512 B), and no separator to collide through. It also names the identifier's
+ * coordinator. Remembered for the pairs this isolate saw lately, so a repeated lookup hashes nothing.
+ */
+export async function cacheKey(product: string, ids: readonly [string, string]): Promise<string> {
+  const pair = JSON.stringify([product, ids[0], ids[1]]);
+  const known = keys.get(pair, 0);
+  if (known) return known;
+  const key = `${product}:${await sha256Hex(JSON.stringify(ids))}`;
+  keys.set(pair, key, Number.POSITIVE_INFINITY);
+  return key;
+}
