@@ -1,22 +1,31 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from "vitest";
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import type { FakeBraze } from "../fakes/braze.ts";
 import worker from "../src/index.ts";
 import { ledger } from "../src/lifecycle/ledger.ts";
-import { FULL_BATCH, MAX_DELIVERY_ATTEMPTS } from "../src/lifecycle/consumer.ts";
+import { consumeLifecycleBatch, FULL_BATCH, MAX_DELIVERY_ATTEMPTS, MAX_QUEUE_DELAY_SECONDS, type ConsumeOptions } from "../src/lifecycle/consumer.ts";
+import { MAX_RATE_LIMIT_WAIT_SECONDS, rateLimitWait } from "../src/braze/client.ts";
+import { lifecycleMessageSchema } from "../src/lifecycle/events.ts";
 import { installFakes, lifecycleMessage, resetAll } from "./helpers.ts";
 
 let braze: FakeBraze;
+/** The consumer's re-sends to the queue (a 429 is waited out there); never really queued here. */
+let sendBatch: MockInstance<Queue["sendBatch"]>;
 beforeEach(() => {
   braze = installFakes().braze;
+  sendBatch = vi.spyOn(env.LIFECYCLE_EVENTS, "sendBatch").mockResolvedValue({ metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } });
 });
 afterEach(async () => {
   vi.restoreAllMocks();
   await resetAll();
 });
 
-async function run(bodies: unknown[], attempts = 1) {
+/**
+ * One batch through the consumer. With `options` (a clock), the consumer is called directly;
+ * otherwise through the Worker's queue handler, as the platform calls it.
+ */
+async function run(bodies: unknown[], attempts = 1, options?: ConsumeOptions) {
   const batch = createMessageBatch(
     "passkit-lifecycle",
     bodies.map((body, i) => ({ id: `m${i}`, timestamp: new Date(), attempts, body })),
@@ -25,11 +34,22 @@ async function run(bodies: unknown[], attempts = 1) {
   // delay is read from the call itself.
   const retries = new Map(batch.messages.map((message) => [message.id, vi.spyOn(message, "retry")]));
   const ctx = createExecutionContext();
-  await worker.queue(batch, env, ctx);
+  const resentBefore = sendBatch.mock.calls.length;
+  if (options) await consumeLifecycleBatch(batch, env, options);
+  else await worker.queue(batch, env, ctx);
   const result = await getQueueResult(batch, ctx);
   const retried = Object.fromEntries(result.retryMessages.map((r) => [r.msgId, retries.get(r.msgId)!.mock.calls[0]![0]?.delaySeconds]));
-  return { result, acked: [...result.explicitAcks].sort(), retried };
+  /** What this run sent to the queue again: bodies with their delays. */
+  const resent = sendBatch.mock.calls.slice(resentBefore).flatMap(([requests]) =>
+    [...requests].map((request) => {
+      expect(request.contentType).toBe("json");
+      return { body: request.body as Record<string, unknown>, delaySeconds: request.delaySeconds! };
+    }),
+  );
+  return { result, acked: [...result.explicitAcks].sort(), retried, resent };
 }
+
+const HOUR = 3_600_000;
 
 const messages = (n: number, from = 0) => Promise.all(Array.from({ length: n }, (_, i) => lifecycleMessage(from + i)));
 
@@ -79,16 +99,122 @@ describe("lifecycle consumer", () => {
     expect(braze.requests).toHaveLength(1);
   });
 
-  it("retries a 429 no earlier than X-RateLimit-Reset and sends nothing more from the batch", async () => {
-    const reset = Math.ceil(Date.now() / 1000) + 40;
-    braze.inject({ status: 429, headers: { "X-RateLimit-Reset": String(reset) } });
-    const { acked, retried } = await run(await messages(80));
-    expect(acked).toEqual([]);
-    const delays = Object.values(retried);
-    expect(delays).toHaveLength(80);
-    for (const delay of delays) expect(delay).toBeGreaterThanOrEqual(reset - Math.floor(Date.now() / 1000) - 1);
-    expect(braze.requests).toHaveLength(1);
-    expect(braze.events).toHaveLength(0);
+  describe("Braze's 429 is waited out, never spent (contract §6)", () => {
+    it("sends the events to the queue again, due at X-RateLimit-Reset, acks the originals, and sends nothing more from the batch", async () => {
+      const reset = Math.ceil(Date.now() / 1000) + 40;
+      braze.inject({ status: 429, headers: { "X-RateLimit-Reset": String(reset) } });
+      const bodies = await messages(80);
+      const { acked, retried, resent } = await run(bodies);
+      // Acked, not retried: no attempt is spent.
+      expect(acked).toHaveLength(80);
+      expect(retried).toEqual({});
+      // The first request's 75 and the 5 the 429 stopped, each once, in one sendBatch.
+      expect(sendBatch).toHaveBeenCalledTimes(1);
+      expect(resent.map((r) => r.body.eventId)).toEqual(bodies.map((b) => b.eventId));
+      const wait = reset - Math.floor(Date.now() / 1000);
+      for (const { body, delaySeconds } of resent) {
+        expect(delaySeconds).toBeGreaterThanOrEqual(wait - 1);
+        expect(delaySeconds).toBeLessThanOrEqual(wait + 3);
+        // The whole canonical message, plus when it may be sent.
+        expect(lifecycleMessageSchema.parse(body)).toEqual(bodies.find((b) => b.eventId === body.eventId));
+        expect(Date.parse(body.notBefore as string)).toBeGreaterThanOrEqual(reset * 1000);
+      }
+      expect(braze.requests).toHaveLength(1);
+      expect(braze.events).toHaveLength(0);
+      expect((await ledger(env).listDeadLetters(10)).total).toBe(0);
+      // The run's leases are freed: the re-sent messages are not "busy" when they come back.
+      expect((await ledger(env).claim([bodies[0]!.eventId, bodies[79]!.eventId], "next-run")).claimed).toHaveLength(2);
+    });
+
+    it("re-sends a message that is on its last attempt instead of dead-lettering it: the 429 spends no attempt", async () => {
+      braze.inject({ status: 429, headers: { "X-RateLimit-Reset": String(Math.ceil(Date.now() / 1000) + 86_400) } });
+      const [body] = await messages(1);
+      const { acked, retried, resent } = await run([body, body], MAX_DELIVERY_ATTEMPTS);
+      expect(acked).toEqual(["m0", "m1"]);
+      expect(retried).toEqual({});
+      // Two copies of one event: it is re-sent once.
+      expect(resent.map((r) => [r.body.eventId, r.delaySeconds])).toEqual([[body!.eventId, MAX_QUEUE_DELAY_SECONDS]]);
+      expect((await ledger(env).listDeadLetters(10)).total).toBe(0);
+    });
+
+    it("waits out a reset 30 h ahead in steps of at most 12 h, without asking Braze in between, then delivers once", async () => {
+      const t0 = Date.now();
+      const clock = { now: t0 };
+      const options: ConsumeOptions = { random: () => 0, now: () => clock.now };
+      const reset = Math.ceil(t0 / 1000) + 30 * 3_600;
+      braze.inject({ status: 429, headers: { "X-RateLimit-Reset": String(reset) } });
+      const [original] = await messages(1);
+
+      const first = await run([original], 4, options);
+      expect(first.acked).toEqual(["m0"]);
+      expect(first.resent.map((r) => r.delaySeconds)).toEqual([MAX_QUEUE_DELAY_SECONDS]);
+      // Due at the reset, never before it (whole seconds from the clock's instant).
+      const notBefore = Date.parse(first.resent[0]!.body.notBefore as string);
+      expect(notBefore).toBeGreaterThanOrEqual(reset * 1000);
+      expect(notBefore).toBeLessThan(reset * 1000 + 1000);
+
+      // 12 h later the re-sent message arrives as a new one (attempt 1): still 18 h to go.
+      clock.now = t0 + 12 * HOUR;
+      const second = await run([first.resent[0]!.body], 1, options);
+      expect(second.acked).toEqual(["m0"]);
+      expect(second.retried).toEqual({});
+      expect(second.resent.map((r) => [r.body.notBefore, r.delaySeconds])).toEqual([[first.resent[0]!.body.notBefore, MAX_QUEUE_DELAY_SECONDS]]);
+
+      // 24 h: the remainder, 6 h.
+      clock.now = t0 + 24 * HOUR;
+      const third = await run([second.resent[0]!.body], 1, options);
+      expect(third.acked).toEqual(["m0"]);
+      const remainder = Math.ceil((notBefore - clock.now) / 1000);
+      expect(third.resent.map((r) => r.delaySeconds)).toEqual([remainder]);
+      expect(remainder).toBeGreaterThanOrEqual(6 * 3_600);
+      expect(remainder).toBeLessThanOrEqual(6 * 3_600 + 1);
+      expect(braze.requests).toHaveLength(1);
+
+      // At the reset it goes to Braze, once, and nothing more is queued.
+      clock.now = notBefore;
+      const last = await run([third.resent[0]!.body], 1, options);
+      expect(last.acked).toEqual(["m0"]);
+      expect(last.resent).toEqual([]);
+      expect(braze.requests.map((r) => r.status)).toEqual([429, 201]);
+      expect(braze.events.map((e) => e.external_id)).toEqual([original!.externalId]);
+      expect(await ledger(env).isDelivered(original!.eventId)).toBe(true);
+    });
+
+    it("falls back to retry({delaySeconds}) when the queue refuses the re-send, and dead-letters only on the last attempt", async () => {
+      const error = vi.spyOn(console, "error").mockImplementation(() => undefined);
+      vi.spyOn(console, "warn").mockImplementation(() => undefined);
+      sendBatch.mockRejectedValue(new Error("Queue sendBatch failed: overloaded"));
+      const reset = Math.ceil(Date.now() / 1000) + 120;
+      braze.inject({ status: 429, headers: { "X-RateLimit-Reset": String(reset) }, times: 2 });
+      const early = await run(await messages(2), 3);
+      expect(early.acked).toEqual([]);
+      expect(Object.keys(early.retried)).toEqual(["m0", "m1"]);
+      for (const delay of Object.values(early.retried)) {
+        expect(delay).toBeGreaterThanOrEqual(118);
+        expect(delay).toBeLessThanOrEqual(123);
+      }
+      expect(error.mock.calls.map(([line]) => line)).toContainEqual(expect.objectContaining({ event: "rate_limit_resend_failed", events: 2 }));
+
+      const last = await run(await messages(1, 5), MAX_DELIVERY_ATTEMPTS);
+      expect(last.acked).toEqual(["m0"]);
+      const { items } = await ledger(env).listDeadLetters(10);
+      expect(items.map((i) => i.reason)).toEqual(["retries_exhausted: rate_limited (the queue refused the re-send)"]);
+    });
+
+    it("reads how long to wait from X-RateLimit-Reset, else Retry-After, without clamping to an hour", () => {
+      const now = Date.parse("2026-11-26T10:00:00.000Z");
+      const reset = (seconds: number) => new Headers({ "X-RateLimit-Reset": String(now / 1000 + seconds) });
+      expect(rateLimitWait(reset(40), now)).toBe(40);
+      expect(rateLimitWait(reset(86_400), now)).toBe(86_400);
+      expect(rateLimitWait(reset(30 * 3_600), now)).toBe(108_000);
+      // Already past: at least a second.
+      expect(rateLimitWait(reset(-5), now)).toBe(1);
+      expect(rateLimitWait(new Headers({ "Retry-After": "7200" }), now)).toBe(7_200);
+      expect(rateLimitWait(new Headers({ "Retry-After": "Fri, 27 Nov 2026 10:00:00 GMT" }), now)).toBe(86_400);
+      expect(rateLimitWait(new Headers(), now)).toBe(30);
+      // A reset in milliseconds by mistake is not a wait of 55,000 years.
+      expect(rateLimitWait(new Headers({ "X-RateLimit-Reset": String(now) }), now)).toBe(MAX_RATE_LIMIT_WAIT_SECONDS);
+    });
   });
 
   it("backs off 5xx with jittered exponential delays that grow with attempts", async () => {
@@ -146,7 +272,9 @@ describe("lifecycle consumer", () => {
     braze.inject({ status: 401, times: 2 });
     const early = await run(await messages(1), 1);
     expect(early.retried.m0).toBeGreaterThanOrEqual(150);
-    expect(error.mock.calls.some(([line]) => String(line).includes("braze_auth_failed"))).toBe(true);
+    expect(error.mock.calls.map(([line]) => line)).toContainEqual(
+      expect.objectContaining({ level: "error", event: "braze_retry", status: 401, reason: "braze_auth: Braze answered 401", action: expect.stringContaining("BRAZE_API_KEY") }),
+    );
     const last = await run(await messages(1), MAX_DELIVERY_ATTEMPTS);
     expect(last.acked).toEqual(["m0"]);
     const { items } = await ledger(env).listDeadLetters(10);
@@ -164,7 +292,7 @@ describe("lifecycle consumer", () => {
     expect(acked).toEqual(["m0", "m1"]);
     expect(retried).toEqual({});
     expect(braze.events).toHaveLength(2);
-    expect(error.mock.calls.some(([line]) => String(line).includes("ledger_complete_failed"))).toBe(true);
+    expect(error.mock.calls.map(([line]) => line)).toContainEqual(expect.objectContaining({ event: "ledger_complete_failed", reason: expect.stringContaining("storage overloaded") }));
   });
 
   describe("leases in the ledger", () => {
@@ -243,8 +371,8 @@ describe("lifecycle consumer", () => {
     const batch = createMessageBatch("passkit-lifecycle-dlq", [{ id: "d1", timestamp: new Date(), attempts: 3, body }]);
     const ctx = createExecutionContext();
     await expect(worker.queue(batch, env, ctx)).rejects.toThrow("ledger down");
-    const logged = error.mock.calls.map(([line]) => JSON.parse(String(line)) as { event: string; body: unknown });
-    expect(logged).toContainEqual(expect.objectContaining({ event: "dead_letter_not_stored", body }));
+    const logged = error.mock.calls.map(([line]) => line);
+    expect(logged).toContainEqual(expect.objectContaining({ event: "dead_letter_not_stored", eventId: body.eventId, product: "pass", body }));
   });
 
   it("keeps what reaches the dead-letter queue in the ledger", async () => {

@@ -1,7 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from "vitest";
 import { env } from "cloudflare:workers";
 import { ledger, type DeadLetterInput } from "../src/lifecycle/ledger.ts";
-import { call, lifecycleMessage, resetAll } from "./helpers.ts";
+import { call as callWorker, lifecycleMessage, resetAll, OPERATOR_BASIC } from "./helpers.ts";
+
+/** Operator routes take the operator role's credentials (contract §9). */
+const call: typeof callWorker = (method, path, options = {}) => callWorker(method, path, { auth: OPERATOR_BASIC, ...options });
 
 const LIST = "/v1/lifecycle/dead-letters";
 const REPLAY = "/v1/lifecycle/dead-letters/replay";

@@ -1,5 +1,4 @@
 import type { Config } from "../config/config.ts";
-import { retryAfterSeconds } from "../http/retry-after.ts";
 import { rejectedEvents, type RejectedObject } from "./inferred.ts";
 
 /** One custom event object of a /users/track request. */
@@ -51,13 +50,33 @@ export async function trackEvents(config: BrazeConfig, events: readonly BrazeEve
   return { kind: "unavailable", status };
 }
 
-/** Seconds until Braze's window resets: X-RateLimit-Reset (epoch seconds), else Retry-After. */
+/**
+ * The longest wait a 429 is taken to ask for. Braze's windows reset within a day; a reset further
+ * ahead than this is taken for a garbled header (say, milliseconds for seconds), and is waited out
+ * this long, after which the next 429 says again how long.
+ */
+export const MAX_RATE_LIMIT_WAIT_SECONDS = 7 * 86_400;
+/** Neither header, or one that cannot be read: Braze's windows are seconds long for /users/track. */
+const DEFAULT_RATE_LIMIT_WAIT_SECONDS = 30;
+
+/**
+ * Seconds until Braze's window resets: X-RateLimit-Reset (epoch seconds), else Retry-After
+ * (delta-seconds or an HTTP date). Not clamped to an hour: a reset a day ahead is waited out in
+ * full by the consumer, which re-queues the events rather than spend their retries (contract §6).
+ */
 export function rateLimitWait(headers: Headers, now = Date.now()): number {
   const reset = Number(headers.get("X-RateLimit-Reset"));
-  if (headers.has("X-RateLimit-Reset") && Number.isFinite(reset) && reset > 0) {
-    return Math.min(3600, Math.max(1, Math.ceil(reset - now / 1000)));
+  if (headers.has("X-RateLimit-Reset") && Number.isFinite(reset) && reset > 0) return boundedWait(Math.ceil(reset - now / 1000));
+  const retryAfter = headers.get("Retry-After")?.trim();
+  if (retryAfter) {
+    const seconds = /^\d+$/.test(retryAfter) ? Number(retryAfter) : Math.ceil((Date.parse(retryAfter) - now) / 1000);
+    if (Number.isFinite(seconds)) return boundedWait(seconds);
   }
-  return retryAfterSeconds(headers.get("Retry-After"), now);
+  return DEFAULT_RATE_LIMIT_WAIT_SECONDS;
+}
+
+function boundedWait(seconds: number): number {
+  return Math.min(MAX_RATE_LIMIT_WAIT_SECONDS, Math.max(1, seconds));
 }
 
 function parse(text: string): unknown {

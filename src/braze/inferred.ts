@@ -1,6 +1,6 @@
 /**
  * What the proxy assumes about Braze's /users/track answers without the vendor saying so exactly
- * (UPSTREAMS.md). One small function, so a correction lands in one place.
+ * (docs/upstreams.md). One small function, so a correction lands in one place.
  */
 
 export interface RejectedObject {
