@@ -1,7 +1,7 @@
 import { FaultPlan, json, sleep, type Fault } from "./faults.ts";
 
 /**
- * A strict fake of Braze's POST /users/track (UPSTREAMS.md): Bearer key, at most `maxObjects`
+ * A strict fake of Braze's POST /users/track (docs/upstreams.md): Bearer key, at most `maxObjects`
  * objects across attributes, events and purchases ("Max Input Length Exceeded"), required event
  * fields and ISO 8601 times, property strings up to 255 characters; a 201 with `errors` when only
  * some events are bad; X-RateLimit-* headers on every answer; injectable 429/5xx/latency. Its

@@ -2,13 +2,13 @@ import { FaultPlan, json, sleep, type Fault } from "./faults.ts";
 import type { RecordedCall } from "./passkit.ts";
 
 /**
- * A strict fake of PassKit's current REST API (PASSKIT-PLATFORM.md): the grpc-gateway in front of
+ * A strict fake of PassKit's current REST API (docs/upstreams.md): the grpc-gateway in front of
  * Membership members and Single-use coupons. It refuses what the real gateway refuses (a bare HS256
  * JWT with uid/iat/exp, protojson shapes, string-only metaData, grpc-gateway's 404 and 501 routing),
  * answers every field as EmitUnpopulated does, and can inject statuses, latency and malformed
  * answers. Web APIs only: it runs in the Workers runtime (tests) and in Node (`npm start`).
  *
- * Where PASSKIT-PLATFORM.md marks a behaviour [inferred] or [unknown], the choice is made in one
+ * Where docs/upstreams.md marks a behaviour [inferred] or [unknown], the choice is made in one
  * place and its comment says so. Field lists, enums and routes follow PassKit's generated Go SDK
  * (`PassKit/passkit-golang-grpc-sdk` @c189858, `io/members`, `io/single_use_coupons`, `io/*.pb.go`).
  */

@@ -1,7 +1,7 @@
 import { FaultPlan, json, sleep, type Fault } from "./faults.ts";
 
 /**
- * A strict fake of PassKit's v3 REST API (UPSTREAMS.md): it verifies every request token (HS256
+ * A strict fake of PassKit's v3 REST API (docs/upstreams.md): it verifies every request token (HS256
  * signature and each claim), keeps passes with `userDefinedId` unique per campaign, answers the
  * documented shapes, and can inject statuses, latency and malformed answers. The same fake serves
  * the tests (in the Workers runtime), `npm start` and the benchmark (in Node): Web APIs only.

@@ -3,13 +3,20 @@
 const encoder = new TextEncoder();
 
 export async function sha256Hex(text: string): Promise<string> {
-  return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(text))));
+  return hex(new Uint8Array(await sha256(text)));
 }
 
-export async function hmacSha256(secret: string, data: string | Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
-  const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+export function sha256(text: string): Promise<ArrayBuffer> {
+  return crypto.subtle.digest("SHA-256", encoder.encode(text));
+}
+
+/** HMAC-SHA256 of `data` under `secret` (its UTF-8 bytes, or raw bytes). */
+export async function hmacSha256(secret: string | Uint8Array<ArrayBuffer>, data: string | Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
+  const keyBytes = typeof secret === "string" ? encoder.encode(secret) : secret;
+  const key = await crypto.subtle.importKey("raw", keyBytes, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   return new Uint8Array(await crypto.subtle.sign("HMAC", key, typeof data === "string" ? encoder.encode(data) : data));
 }
+
 
 export function hex(bytes: Uint8Array): string {
   let out = "";

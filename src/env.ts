@@ -3,8 +3,12 @@ import type { Config } from "./config/config.ts";
 /** Bindings and vars come from `wrangler types`; secrets are declared here, each optional so a
  * missing one is reported by the config parser instead of crashing. */
 export interface Env extends Cloudflare.Env {
-  /** One `user:password` per line: the HTTP Basic credentials Braze sends. */
+  /** One `user:password` per line: the HTTP Basic credentials Braze sends (pass, member and coupon routes). */
   PROXY_CREDENTIALS?: string;
+  /** One `user:password` per line: what PassKit's webhooks send when PASSKIT_WEBHOOK_SECRET is unset. */
+  WEBHOOK_CREDENTIALS?: string;
+  /** One `user:password` per line: operators (dead letters, relay status). */
+  OPERATOR_CREDENTIALS?: string;
   /** PassKit v3 API key (the `key` claim of every request token); needed only for /v1/passes. */
   PASSKIT_API_KEY?: string;
   /** PassKit v3 API secret: the HS256 key that signs request tokens. Never leaves the Worker. */
@@ -30,5 +34,7 @@ export type AppContext = {
     startedAt: number;
     /** The Basic user that authenticated the request. */
     principal: string;
+    /** An X-Request-Id the caller sent, logged beside the proxy's own (contract §9). */
+    callerRequestId?: string;
   };
 };

@@ -3,12 +3,17 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { app } from "../src/app.ts";
 import { decodeBasicAuthorization, matchCredential } from "../src/auth/basic-auth.ts";
 import type { Credential } from "../src/config/config.ts";
-import { BASIC, call, installPassKit, passPath, validCreate } from "./helpers.ts";
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { ledger } from "../src/lifecycle/ledger.ts";
+import { BASIC, call, installPassKit, OPERATOR_BASIC, passPath, resetAll, validCreate, WEBHOOK_BASIC } from "./helpers.ts";
 import { TEST_SECRETS } from "./secrets.ts";
 
-afterEach(() => vi.restoreAllMocks());
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await resetAll();
+});
 
-/** Routes anyone may call (CONTRACT §2); every other route must demand credentials. */
+/** Routes anyone may call (contract §2); every other route must demand credentials. */
 const PUBLIC_ROUTES = new Set(["GET /health", "GET /openapi.json"]);
 
 const [BRAZE_LINE, ROTATING_LINE] = TEST_SECRETS.PROXY_CREDENTIALS.split("\n") as [string, string];
@@ -296,5 +301,96 @@ describe("matchCredential", () => {
 
   it("matches nothing when no credentials are configured", async () => {
     expect(await matchCredential(BRAZE_LINE, [])).toBeUndefined();
+  });
+});
+
+describe("roles (contract §9): each route demands exactly its role", () => {
+  /** The role each route belongs to, by path. */
+  const roleOf = (path: string) => (path.startsWith("/v1/lifecycle/passkit") ? "webhook" : path.startsWith("/v1/lifecycle/") ? "operator" : "braze");
+  const CREDENTIALS = { braze: BASIC, webhook: WEBHOOK_BASIC, operator: OPERATOR_BASIC } as const;
+
+  it("walks every protected route: another role's valid credential gets the same 401 as a wrong password, and touches nothing", async () => {
+    const passkit = installPassKit();
+    const send = vi.spyOn(env.LIFECYCLE_EVENTS, "send");
+    const roles = new Set<string>();
+    for (const { method, path } of protectedRoutes()) {
+      const role = roleOf(path);
+      roles.add(role);
+      for (const [other, auth] of Object.entries(CREDENTIALS)) {
+        if (other === role) continue;
+        const hasBody = method === "POST" || method === "PUT" || method === "PATCH";
+        const response = await call(method, samplePath(path), { auth, body: hasBody ? validCreate : undefined });
+        expect(await unauthorizedShape(response), `${other} on ${method} ${path}`).toEqual(EXPECTED_401);
+      }
+    }
+    expect([...roles].sort()).toEqual(["braze", "operator", "webhook"]);
+    expect(passkit.calls).toEqual([]);
+    expect(send).not.toHaveBeenCalled();
+    expect((await ledger(env).listDeadLetters(10)).total).toBe(0);
+  });
+
+  it("lets each role's own credential through on its routes, rotated lines included", async () => {
+    installPassKit();
+    expect((await call("GET", "/v1/lifecycle/dead-letters", { auth: OPERATOR_BASIC })).status).toBe(200);
+    expect((await call("GET", "/v1/lifecycle/dead-letters", { auth: basic("ops-next:operator rotated") })).status).toBe(200);
+    const webhook = { event: "PASS_EVENT_INSTALLED", pass: { id: "4vQbXk2Rr9TnWc7LpJ3sZa", classId: "c", userDefinedId: "u" } };
+    vi.spyOn(env.LIFECYCLE_EVENTS, "send").mockResolvedValue({ metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } });
+    expect((await call("POST", "/v1/lifecycle/passkit", { auth: WEBHOOK_BASIC, body: webhook })).status).toBe(202);
+    expect((await call("POST", "/v1/passes", { body: validCreate })).status).toBe(201);
+  });
+
+  it.each(Object.entries({ WEBHOOK_CREDENTIALS: "/v1/lifecycle/passkit", OPERATOR_CREDENTIALS: "/v1/lifecycle/dead-letters" }))(
+    "answers 500 config_error naming %s on its routes while it is unset (PassKit retries, nothing is lost)",
+    async (variable, path) => {
+      vi.spyOn(console, "error").mockImplementation(() => undefined);
+      const ctx = createExecutionContext();
+      const response = await app.request(path, { method: path.endsWith("passkit") ? "POST" : "GET", headers: { Authorization: WEBHOOK_BASIC, "Content-Type": "application/json" }, body: path.endsWith("passkit") ? "{}" : undefined }, { ...env, [variable]: undefined }, ctx);
+      await waitOnExecutionContext(ctx);
+      expect(response.status).toBe(500);
+      const problem = await response.json<{ code: string; detail: string }>();
+      expect(problem.code).toBe("config_error");
+      expect(problem.detail).toContain(variable);
+    },
+  );
+});
+
+describe("failed logins are throttled (contract §9)", () => {
+  /** A config of its own (one more line), so nothing was verified in it before this test. */
+  const fresh = { ...env, PROXY_CREDENTIALS: `${TEST_SECRETS.PROXY_CREDENTIALS}\nfresh:never used before` };
+  const from = async (address: string, auth: string | null) => {
+    const ctx = createExecutionContext();
+    const headers: Record<string, string> = { "CF-Connecting-IP": address, ...(auth ? { Authorization: auth } : {}) };
+    const response = await app.request(passPath("c", "u"), { headers }, fresh, ctx);
+    await waitOnExecutionContext(ctx);
+    return response;
+  };
+
+  it("answers 429 with Retry-After and no credential check after 20 failures a minute from one address; other addresses and verified values are unaffected", async () => {
+    const passkit = installPassKit();
+    const attacker = "203.0.113.7";
+    // Braze's working line is verified once from this address before the attack.
+    expect((await from(attacker, BASIC)).status).toBe(404);
+    const statuses: number[] = [];
+    for (let i = 0; i < 25; i++) statuses.push((await from(attacker, basic(`braze:guess-${i}`))).status);
+    expect(statuses.slice(0, 20)).toEqual(Array(20).fill(401));
+    expect(statuses.slice(20)).toEqual(Array(5).fill(429));
+    const throttled = await from(attacker, basic("braze:guess-final"));
+    expect(throttled.status).toBe(429);
+    expect(throttled.headers.get("Retry-After")).toBe("60");
+    expect((await throttled.json<{ code: string }>()).code).toBe("too_many_failed_logins");
+    // A correct line not yet verified in this isolate is not checked either…
+    expect((await from(attacker, basic("fresh:never used before"))).status).toBe(429);
+    // …but the value already verified still works, and another address is unaffected.
+    expect((await from(attacker, BASIC)).status).toBe(404);
+    expect((await from("203.0.113.8", basic("braze:one-typo"))).status).toBe(401);
+    expect((await from("203.0.113.8", BASIC)).status).toBe(404);
+    expect(passkit.apiCalls().filter((c) => c.method !== "GET")).toEqual([]);
+  });
+
+  it("counts another role's valid credential as a failure", async () => {
+    installPassKit();
+    const address = "203.0.113.9";
+    for (let i = 0; i < 20; i++) expect((await from(address, OPERATOR_BASIC)).status).toBe(401);
+    expect((await from(address, OPERATOR_BASIC)).status).toBe(429);
   });
 });

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } fr
 import { env } from "cloudflare:workers";
 import type { FakeBraze } from "../fakes/braze.ts";
 import type { FakePassKitPlatform } from "../fakes/passkit-platform.ts";
-import { call, consume, installFakes, resetAll } from "./helpers.ts";
+import { call, consume, installFakes, WEBHOOK_BASIC, resetAll } from "./helpers.ts";
 
 const CAMPAIGN = "spring-sale";
 const couponPath = (externalId: string, suffix = "") => `/v1/coupons/${CAMPAIGN}/${encodeURIComponent(externalId)}${suffix}`;
@@ -89,7 +89,7 @@ describe("a coupon's life through /v1/coupons", () => {
     expect(till.status).toBe(200);
     await platform.handle(await signedRedeem(id));
     const webhook = { event: "COUPON_EVENT_REDEEMED", pass: { id, classId: CAMPAIGN, protocol: 101, externalId: "user-123" } };
-    expect((await call("POST", "/v1/lifecycle/passkit", { body: webhook })).status).toBe(202);
+    expect((await call("POST", "/v1/lifecycle/passkit", { body: webhook, auth: WEBHOOK_BASIC })).status).toBe(202);
     expect(await (await call("GET", couponPath("user-123"))).json()).toMatchObject({ redeemed: true });
     await consume(send.mock.calls.map(([body]) => body));
     expect(braze.events.map((e) => [e.name, e.properties.product, e.properties.campaign_name])).toEqual([

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { env } from "cloudflare:workers";
 import type { FakePassKit } from "../fakes/passkit.ts";
-import { call, installPassKit, passPath, validCreate, resetAll, passKey } from "./helpers.ts";
+import { BASIC, call, installPassKit, passPath, validCreate, resetAll, passKey } from "./helpers.ts";
 
 /** Braze's own PassKit webhook template, as Braze renders it for user "user-123": a trailing comma
  * after the last dynamicData entry and the impossible date 2019-29-09. */
@@ -164,12 +164,41 @@ describe("POST /v1/passes", () => {
     expect(passkit.calls).toHaveLength(0);
   });
 
-  it("carries an X-Request-Id on success and on errors, reusing a valid incoming one", async () => {
+  it("carries the proxy's own X-Request-Id on success and on errors, never the caller's, which is only logged beside it", async () => {
+    const log = vi.spyOn(console, "log");
     const ok = await call("POST", "/v1/passes", { body: validCreate, headers: { "X-Request-Id": "braze-abc-123" } });
-    expect(ok.headers.get("X-Request-Id")).toBe("braze-abc-123");
+    expect(ok.headers.get("X-Request-Id")).toMatch(/^[0-9a-f-]{36}$/);
+    const forged = await call("GET", passPath("summer-loyalty", "nobody"), { headers: { "X-Request-Id": "forged-id" } });
+    expect(forged.headers.get("X-Request-Id")).not.toBe("forged-id");
+    expect((await forged.json<{ requestId: string }>()).requestId).toBe(forged.headers.get("X-Request-Id"));
+    log.mockRestore();
     const bad = await call("POST", "/v1/passes", { body: "nope" });
     const id = bad.headers.get("X-Request-Id");
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
     expect((await bad.json<{ requestId: string }>()).requestId).toBe(id);
+  });
+});
+
+describe("a client that hangs up mid-body (contract §9)", () => {
+  it("is logged at info level as client_closed_request, answered 499 rather than 500, and nothing reaches PassKit", async () => {
+    const passkit = installPassKit();
+    const info = vi.spyOn(console, "log").mockImplementation(() => undefined);
+    const error = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    let sent = false;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (!sent) {
+          sent = true;
+          controller.enqueue(new TextEncoder().encode('{"campaignName":"summer-'));
+        } else controller.error(new Error("Network connection lost."));
+      },
+    });
+    const { app } = await import("../src/app.ts");
+    const { createExecutionContext } = await import("cloudflare:test");
+    const response = await app.request("/v1/passes", { method: "POST", headers: { Authorization: BASIC, "Content-Type": "application/json" }, body, duplex: "half" } as RequestInit, env, createExecutionContext());
+    expect(response.status).toBe(499);
+    expect(info.mock.calls.some(([line]) => (line as { event?: string }).event === "client_closed_request")).toBe(true);
+    expect(error).not.toHaveBeenCalled();
+    expect(passkit.calls).toEqual([]);
   });
 });

@@ -3,7 +3,7 @@ import { FakePassKitPlatform, type FakePassKitPlatformOptions } from "../fakes/p
 
 /**
  * The fake of PassKit's current REST API is only worth its strictness: these tests call it directly
- * (no proxy) and pin what it refuses and how it answers (PASSKIT-PLATFORM.md, CONTRACT.md §7).
+ * (no proxy) and pin what it refuses and how it answers (docs/upstreams.md, docs/contract.md §7).
  */
 
 const ORIGIN = "https://api.pub1.passkit.io";

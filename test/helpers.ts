@@ -15,6 +15,9 @@ export const PASSKIT_ORIGIN = "http://127.0.0.1:9";
 export const PLATFORM_ORIGIN = "http://[::1]:9";
 export const BRAZE_ORIGIN = "http://localhost:9";
 export const BASIC = `Basic ${btoa("braze:correct horse battery staple")}`;
+/** The other roles' credentials (contract §9). */
+export const WEBHOOK_BASIC = `Basic ${btoa("passkit:webhook tuna sandwich")}`;
+export const OPERATOR_BASIC = `Basic ${btoa("ops:operator plum orchard")}`;
 
 /** The programs and coupon campaigns the platform fake knows in tests. */
 export const CATALOG = {
@@ -68,6 +71,7 @@ export interface CallOptions {
 export async function call(method: string, path: string, options: CallOptions = {}): Promise<Response> {
   const headers = new Headers(options.headers);
   if (options.auth !== null) headers.set("Authorization", options.auth ?? BASIC);
+  if (!headers.has("CF-Connecting-IP")) headers.set("CF-Connecting-IP", clientAddress());
   let body: string | undefined;
   if (options.body !== undefined) {
     body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
@@ -77,6 +81,15 @@ export async function call(method: string, path: string, options: CallOptions = 
   const response = await worker.fetch(new Request(`https://proxy.example${path}`, { method, headers, body }), env, ctx);
   await waitOnExecutionContext(ctx);
   return response;
+}
+
+let clients = 0;
+
+/** A client address of its own for each request, so the failed-login throttle (contract §9)
+ * counts only what a test sends from one address on purpose. */
+export function clientAddress(): string {
+  clients++;
+  return `198.18.${(clients >> 8) & 255}.${clients & 255}`;
 }
 
 export function passPath(campaignName: string, userDefinedId: string): string {

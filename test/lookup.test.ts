@@ -227,7 +227,7 @@ describe("GET /v1/passes/:campaignName/:userDefinedId (Connected Content)", () =
     const update = await call("PUT", path, { body: { isRedeemed: true } });
     expect(update.status).toBe(200);
     expect(passkit.findPass(validCreate.campaignName, validCreate.userDefinedId)!.isRedeemed).toBe(true);
-    expect(error.mock.calls.some(([line]) => String(line).includes("cache_read_failed"))).toBe(true);
+    expect(error.mock.calls.some(([line]) => JSON.stringify(line).includes("cache_read_failed"))).toBe(true);
     vi.mocked(env.PASS_CACHE.get).mockRestore();
     const stored = await env.PASS_CACHE.get(await passKey(validCreate.campaignName, validCreate.userDefinedId), "json");
     expect(stored).toMatchObject({ kind: "record", view: { id, isRedeemed: true } });

@@ -5,7 +5,7 @@ import type { FakePassKit } from "../fakes/passkit.ts";
 import type { FakePassKitPlatform } from "../fakes/passkit-platform.ts";
 import { lookupMemory } from "../src/machinery/cache.ts";
 import { cacheKey } from "../src/machinery/cache-key.ts";
-import { call, consume, installFakes, validCreate, resetAll } from "./helpers.ts";
+import { call, consume, installFakes, WEBHOOK_BASIC, validCreate, resetAll } from "./helpers.ts";
 
 const PROGRAM = "loyalty-program";
 const memberPath = (externalId: string, programId = PROGRAM) => `/v1/members/${encodeURIComponent(programId)}/${encodeURIComponent(externalId)}`;
@@ -186,6 +186,7 @@ describe("GET /v1/members/{programId}/{externalId}", () => {
     expect(await (await call("GET", memberPath("user-123"))).json()).toMatchObject({ installed: false, passStatus: "issued" });
     platform.setPassStatus("member", id, "PASS_INSTALLED");
     const webhook = await call("PUT", "/v1/lifecycle/passkit", {
+      auth: WEBHOOK_BASIC,
       body: { event: "PASS_EVENT_INSTALLED", pass: { id, classId: PROGRAM, protocol: 100, externalId: "user-123", metaData: { status: 1 } } },
     });
     expect(webhook.status).toBe(202);

@@ -162,3 +162,25 @@ describe("requests to PassKit", () => {
     expect(passkit.calls).toHaveLength(0);
   });
 });
+
+describe("a PassKit failure is one structured log line", () => {
+  it("logs upstream_failure once, as an object with event, requestId, product, status and reason", async () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    passkit.inject({ method: "POST", status: 503 });
+    const response = await call("POST", "/v1/passes", { body: validCreate, headers: { "X-Request-Id": "braze-retry-7" } });
+    expect(response.status).toBe(502);
+    const lines = warn.mock.calls.map(([line]) => line as Record<string, unknown>).filter((line) => line.event === "upstream_failure");
+    expect(lines).toEqual([
+      {
+        level: "warn",
+        event: "upstream_failure",
+        requestId: response.headers.get("X-Request-Id"),
+        callerRequestId: "braze-retry-7",
+        product: "pass",
+        failure: "unavailable",
+        status: 503,
+        reason: "PassKit answered 503.",
+      },
+    ]);
+  });
+});

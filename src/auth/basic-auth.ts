@@ -1,6 +1,5 @@
-import type { Context, MiddlewareHandler } from "hono";
-import type { AppContext } from "../env.ts";
-import { requireSecrets, type Credential } from "../config/config.ts";
+import type { Credential } from "../config/config.ts";
+import { sha256 } from "../crypto.ts";
 import { ProblemError } from "../http/problem.ts";
 
 const BASIC = /^ *[Bb][Aa][Ss][Ii][Cc] +([A-Za-z0-9+/]+={0,2}) *$/;
@@ -47,10 +46,6 @@ function lineDigests(credentials: readonly Credential[]): Promise<ArrayBuffer[]>
   return digests;
 }
 
-async function sha256(text: string): Promise<ArrayBuffer> {
-  return crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-}
-
 /** One body for every failure: a caller learns nothing about which part was wrong. */
 export const UNAUTHORIZED = new ProblemError({
   status: 401,
@@ -59,21 +54,3 @@ export const UNAUTHORIZED = new ProblemError({
   detail: "Valid HTTP Basic credentials are required.",
   headers: { "WWW-Authenticate": 'Basic realm="braze-passkit-proxy", charset="UTF-8"' },
 });
-
-/** Checks HTTP Basic credentials against PROXY_CREDENTIALS and sets `principal`, or throws 401. */
-export async function authenticateBasic(c: Context<AppContext>): Promise<void> {
-  const config = c.get("config");
-  requireSecrets(config, ["PROXY_CREDENTIALS"]);
-  const presented = decodeBasicAuthorization(c.req.header("Authorization"));
-  const credential = presented === undefined ? undefined : await matchCredential(presented, config.PROXY_CREDENTIALS!);
-  if (!credential) throw UNAUTHORIZED;
-  c.set("principal", credential.username);
-}
-
-/** Requires HTTP Basic credentials matching a line of PROXY_CREDENTIALS. */
-export function requireBasicAuth(): MiddlewareHandler<AppContext> {
-  return async function basicAuth(c, next) {
-    await authenticateBasic(c);
-    await next();
-  };
-}

@@ -1,6 +1,7 @@
 import * as z from "zod";
 import type { Env } from "../env.ts";
 import { ProblemError } from "../http/problem.ts";
+import { log } from "../log.ts";
 
 const LOOPBACK = ["localhost", "127.0.0.1", "[::1]"];
 
@@ -76,7 +77,7 @@ export const configSchema = z.object({
     .refine((t) => t.includes("{passId}") && URL.canParse(t.replace("{passId}", "x")) && new URL(t.replace("{passId}", "x")).protocol === "https:", {
       message: "must be an https:// URL containing {passId}",
     }),
-  // Braze's REST hosts are all under braze.com or braze.eu (UPSTREAMS.md): a typo cannot send the
+  // Braze's REST hosts are all under braze.com or braze.eu (docs/upstreams.md): a typo cannot send the
   // Bearer key anywhere else.
   BRAZE_REST_ENDPOINT: upstreamUrl(["braze.com", "braze.eu"]).default("https://rest.iad-01.braze.com").transform((u) => u.replace(/\/+$/, "")),
   BRAZE_MAX_OBJECTS_PER_REQUEST: intFrom(1, 75, 75),
@@ -89,6 +90,10 @@ export const configSchema = z.object({
   /** Not in the contract's list: how long a webhook's PassKit call may take before a 504. */
   PASSKIT_TIMEOUT_MS: intFrom(100, 60_000, 10_000),
   PROXY_CREDENTIALS: credentials,
+  WEBHOOK_CREDENTIALS: credentials,
+  OPERATOR_CREDENTIALS: credentials,
+  /** How long dead letters are kept before they expire (counted and logged, contract §9). */
+  DEAD_LETTER_RETENTION_DAYS: intFrom(1, 3650, 30),
   PASSKIT_API_KEY: secret,
   PASSKIT_API_SECRET: secret,
   PASSKIT_WEBHOOK_SECRET: secret,
@@ -129,7 +134,7 @@ export function requireSecrets(config: Config, names: readonly (keyof Config)[],
   const sets = [names, ...alternatives];
   if (sets.some((set) => set.every((name) => config[name] !== undefined))) return;
   const missing = sets.map((set) => set.filter((name) => config[name] === undefined).join(" and ")).join(", or ");
-  console.error(JSON.stringify({ level: "error", event: "config_error", missing }));
+  log("error", "config_error", { reason: `missing ${missing}` });
   throw new ProblemError({
     status: 500,
     code: "config_error",
@@ -162,7 +167,7 @@ function parseConfig(env: Env): Config | ProblemError {
     pointer: `/${issue.path.join("/")}`,
     detail: `${issue.path.join(".")} ${issue.message}`,
   }));
-  console.error(JSON.stringify({ level: "error", event: "config_error", variables: errors.map((e) => e.detail) }));
+  log("error", "config_error", { reason: errors.map((e) => e.detail).join("; ") });
   return new ProblemError({
     status: 500,
     code: "config_error",

@@ -20,7 +20,7 @@ import {
   unknownClass,
   type PersonFields,
 } from "../passkit/platform/records.ts";
-import { couponViewSchema, createCouponSchema, knownCouponFields, redeemCouponSchema, updateCouponSchema, type CouponView, type CreateCoupon, type UpdateCoupon } from "./schemas.ts";
+import { couponRoute, couponViewSchema, createCouponSchema, knownCouponFields, updateCouponSchema, type CouponView, type CreateCoupon, type UpdateCoupon } from "./schemas.ts";
 
 /** PassKit's single-use Coupon, as far as the proxy reads it (docs/upstreams.md, Coupons). */
 const couponSchema = z.looseObject({
@@ -49,9 +49,7 @@ const REDEEMED = "REDEEMED";
 /** `/v1/coupons`: single-use coupons on PassKit's current platform (contract §7). */
 export const coupons: Product<CreateCoupon, UpdateCoupon, Coupon, CouponChanges, CouponView> = {
   name: "coupon",
-  noun: "coupon",
-  basePath: "/v1/coupons",
-  idNames: ["campaignId", "externalId"],
+  ...couponRoute,
   dataMaps: ["metaData"],
   schemas: { create: createCouponSchema, update: updateCouponSchema, view: couponViewSchema, knownFieldsAt: knownCouponFields },
   idsOf: (body) => [body.campaignId, body.externalId],
@@ -77,10 +75,9 @@ export const coupons: Product<CreateCoupon, UpdateCoupon, Coupon, CouponChanges,
       metaData: coupon.metaData ?? {},
     };
   },
-  createAnswer: (view) => ({ id: view.id, url: view.url, campaignId: view.campaignId, externalId: view.externalId }),
   event: (view) => ({ externalId: view.externalId, campaignName: view.campaignId, passId: view.id, passUrl: view.url }),
   createdAt: (coupon) => coupon.created,
-  actions: [{ name: "redeem", body: redeemCouponSchema, isDone: (coupon) => coupon.status === REDEEMED, event: "redeemed" }],
+  actions: [{ ...couponRoute.redeem, isDone: (coupon) => coupon.status === REDEEMED, event: "redeemed" }],
 };
 
 function singleUseCoupons(config: Config, fetcher?: typeof fetch): Upstream<CreateCoupon, UpdateCoupon, Coupon, CouponChanges> {

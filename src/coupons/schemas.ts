@@ -1,5 +1,5 @@
 import * as z from "zod";
-import { dateTime, identifier, metaData, metaDataChanges, person, PERSON_FIELDS } from "../machinery/fields.ts";
+import { dateTime, identifier, liquidNumber, metaData, metaDataChanges, person, PERSON_FIELDS } from "../machinery/fields.ts";
 
 /** Bodies of the Braze coupon webhooks (contract §7); `metaData` merges as for members. */
 
@@ -36,14 +36,17 @@ export const redeemCouponSchema = z
         redemptionSource: z.string().max(255).optional(),
         redemptionReference: z.string().max(255).optional(),
         transactionReference: z.string().max(255).optional(),
-        transactionAmount: z.number().optional(),
-        lat: z.number().min(-90).max(90).optional(),
-        lon: z.number().min(-180).max(180).optional(),
+        transactionAmount: liquidNumber.optional(),
+        lat: liquidNumber.pipe(z.number().min(-90, { error: "must be from -90 to 90" }).max(90, { error: "must be from -90 to 90" })).optional(),
+        lon: liquidNumber.pipe(z.number().min(-180, { error: "must be from -180 to 180" }).max(180, { error: "must be from -180 to 180" })).optional(),
         metaData: metaData.optional(),
       })
       .optional(),
   })
   .meta({ description: "An optional body for a coupon redemption." });
+
+/** Where coupons live, what names one, and its action: the routes and the OpenAPI document read it. */
+export const couponRoute = { basePath: "/v1/coupons", idNames: ["campaignId", "externalId"], noun: "coupon", created: ["id", "url", "campaignId", "externalId"], redeem: { name: "redeem", body: redeemCouponSchema } } as const;
 
 export type CreateCoupon = z.output<typeof createCouponSchema>;
 export type UpdateCoupon = z.output<typeof updateCouponSchema>;

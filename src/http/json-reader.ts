@@ -1,5 +1,5 @@
 /**
- * The forgiving JSON reader of CONTRACT §3. Braze renders webhook bodies from Liquid, and its own
+ * The forgiving JSON reader of contract §3. Braze renders webhook bodies from Liquid, and its own
  * PassKit template leaves a trailing comma, so trailing commas in objects and arrays are accepted.
  * Nothing else is repaired: any other deviation from RFC 8259 is an error that names line and
  * column, because guessing at a broken body could create the wrong pass.

@@ -8,7 +8,7 @@ import { ProblemError } from "./problem.ts";
  * it. Anything else is a 404 that touches nothing; a malformed escape is a 400.
  */
 export function routeIdentifiers(url: string, prefix: string, count: number, suffix: readonly string[] = []): string[] {
-  const { pathname } = new URL(url);
+  const pathname = rawPathname(url);
   const segments = pathname.startsWith(`${prefix}/`) ? pathname.slice(prefix.length + 1).split("/") : [];
   const named = segments.slice(0, count);
   const matches = segments.length === count + suffix.length && named.every(Boolean) && suffix.every((literal, i) => segments[count + i] === literal);
@@ -20,6 +20,19 @@ export function routeIdentifiers(url: string, prefix: string, count: number, suf
       throw new ProblemError({ status: 400, code: "invalid_path", title: "Malformed URL path", detail: "A path segment has an invalid percent-encoding." });
     }
   });
+}
+
+/**
+ * The path of a request URL as the runtime parsed it (normalised, still percent-encoded), without
+ * building a URL object: `request.url` is already WHATWG-normalised.
+ */
+export function rawPathname(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start < 0) return "/";
+  const query = url.indexOf("?", start);
+  const hash = url.indexOf("#", start);
+  const ends = [query, hash].filter((index) => index >= 0);
+  return url.slice(start, ends.length > 0 ? Math.min(...ends) : undefined);
 }
 
 /** The 404 for a path no route serves; an error answer never quotes a large request back. */

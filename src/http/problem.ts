@@ -1,3 +1,5 @@
+import type { ProblemCode } from "./problem-codes.ts";
+
 /** RFC 9457 problem details: every error the proxy answers is one of these. */
 
 export interface FieldError {
@@ -9,7 +11,7 @@ export interface FieldError {
 export interface ProblemInit {
   status: number;
   /** Stable machine-readable code, e.g. `validation_failed`; also the last segment of `type`. */
-  code: string;
+  code: ProblemCode;
   title: string;
   detail: string;
   errors?: FieldError[];

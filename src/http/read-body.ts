@@ -1,8 +1,8 @@
-import { ProblemError } from "./problem.ts";
+import { ProblemError, type ProblemInit } from "./problem.ts";
 import { readJson, type JsonSyntaxError, type JsonValue } from "./json-reader.ts";
 
 /**
- * Reads a Braze webhook body as CONTRACT §3 says: JSON, `text/plain` (Braze's raw-text body) or no
+ * Reads a Braze webhook body as contract §3 says: JSON, `text/plain` (Braze's raw-text body) or no
  * Content-Type are read as JSON; anything else is a 415. The size limit is enforced on the bytes
  * actually read, whatever Content-Length claims.
  */
@@ -70,13 +70,30 @@ function isJsonLike(contentType: string | null): boolean {
   return mediaType === "application/json" || mediaType === "text/plain" || /^application\/[\w.+-]+\+json$/.test(mediaType);
 }
 
+/** The client went away while its body was being read (contract §9: not a server error). */
+export class ClientGone extends Error {
+  constructor(cause: unknown) {
+    super("The client closed the request before its body arrived", { cause });
+    this.name = "ClientGone";
+  }
+}
+
+/** 499 (nginx's "client closed request"): nobody reads it, but the log and metrics do. */
+export const CLIENT_GONE: ProblemInit = { status: 499, code: "client_closed_request", title: "Client closed the request", detail: "The request's body did not arrive whole." };
+
 async function readLimited(request: Request, maxBytes: number): Promise<Uint8Array> {
   if (!request.body) return new Uint8Array();
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    let read: ReadableStreamReadResult<Uint8Array>;
+    try {
+      read = await reader.read();
+    } catch (error) {
+      throw new ClientGone(error);
+    }
+    const { done, value } = read;
     if (done) break;
     total += value.byteLength;
     if (total > maxBytes) {

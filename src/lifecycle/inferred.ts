@@ -1,5 +1,5 @@
 /**
- * What the proxy assumes about PassKit's webhooks without the vendor saying so (UPSTREAMS.md marks
+ * What the proxy assumes about PassKit's webhooks without the vendor saying so (docs/upstreams.md marks
  * these [inferred] or partly documented). Each is one small function, so a correction lands in one
  * place.
  */
@@ -106,24 +106,48 @@ export function platformOf(metadata: Record<string, unknown> | undefined): strin
     const value = metadata?.[key];
     if (typeof value === "string" && value) return value.slice(0, 255);
   }
+  // The current platform lists the installing devices, e.g. ["Ios"] [doc, names].
+  const devices = metadata?.installDeviceAttributes;
+  if (Array.isArray(devices) && typeof devices[0] === "string" && devices[0]) return devices[0].slice(0, 255);
   return undefined;
 }
 
 /**
  * [doc, partly] `x-passkit-signature` is two comma-separated parts, each with a two-character
- * prefix: a nonce, then the HMAC-SHA256 (hex) over nonce and payload. The concatenation is
- * inferred: nonce, then ".", then the raw JSON body, byte for byte.
+ * prefix (`xx<nonce>,yy<signature>`): a nonce, then an HMAC-SHA256 over nonce and payload.
  */
 export function signatureParts(header: string): { nonce: string; signature: string } | undefined {
   const parts = header.split(",").map((part) => part.trim());
   if (parts.length !== 2 || parts.some((part) => part.length <= 2)) return undefined;
-  return { nonce: parts[0]!.slice(2), signature: parts[1]!.slice(2).toLowerCase() };
+  return { nonce: parts[0]!.slice(2), signature: parts[1]!.slice(2) };
 }
 
-export function signedContent(nonce: string, rawBody: Uint8Array): Uint8Array {
-  const prefix = new TextEncoder().encode(`${nonce}.`);
-  const content = new Uint8Array(prefix.byteLength + rawBody.byteLength);
-  content.set(prefix);
-  content.set(rawBody, prefix.byteLength);
+/**
+ * [unknown] How PassKit builds the signature: whether the key is the secret's text or its base64
+ * bytes, whether the nonce and the raw body are joined by "." or nothing, and whether the MAC is
+ * hex or base64 (docs/upstreams.md). Every combination is tried, in constant time each; the one
+ * that matched is logged, so the first real delivery pins it.
+ */
+export function signatureVariants(secret: string, nonce: string, rawBody: Uint8Array): { name: string; key: string | Uint8Array<ArrayBuffer>; message: Uint8Array<ArrayBuffer> }[] {
+  const keys: { name: string; key: string | Uint8Array<ArrayBuffer> }[] = [{ name: "secret-text", key: secret }];
+  const decoded = base64Bytes(secret);
+  if (decoded) keys.push({ name: "secret-base64", key: decoded });
+  const messages = [
+    { name: "nonce.body", message: joined(`${nonce}.`, rawBody) },
+    { name: "nonce+body", message: joined(nonce, rawBody) },
+  ];
+  return keys.flatMap((key) => messages.map((message) => ({ name: `${key.name}/${message.name}`, key: key.key, message: message.message })));
+}
+
+function joined(prefix: string, rawBody: Uint8Array): Uint8Array<ArrayBuffer> {
+  const head = new TextEncoder().encode(prefix);
+  const content = new Uint8Array(head.byteLength + rawBody.byteLength);
+  content.set(head);
+  content.set(rawBody, head.byteLength);
   return content;
+}
+
+function base64Bytes(text: string): Uint8Array<ArrayBuffer> | undefined {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text) || text.length % 4 !== 0) return undefined;
+  return Uint8Array.from(atob(text), (char) => char.charCodeAt(0));
 }

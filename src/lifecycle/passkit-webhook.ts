@@ -1,4 +1,5 @@
-import * as z from "zod";
+import type * as z from "zod";
+import type { passKitWebhookSchema } from "./webhook-body.ts";
 import { ProblemError } from "../http/problem.ts";
 import { passUrl } from "../passkit/v3/inferred.ts";
 import { lifecycleEventId, lifecycleMessageSchema, type LifecycleMessage } from "./events.ts";
@@ -6,29 +7,8 @@ import type { ProductName } from "../machinery/product.ts";
 import { ACCEPTED_EVENTS, classIdFromRecordData, externalIdFromRecordData, lifecycleNameOf, occurredAt, platformOf, productOfWebhook, statusOverride } from "./inferred.ts";
 import { canonicalJson, sha256Hex } from "../crypto.ts";
 
-/** PassKit's pass-event webhook (docs/upstreams.md): `{event, pass}`; unknown pass fields are kept. */
-export const passKitWebhookSchema = z.object({
-  event: z.string().min(1).max(64),
-  pass: z.looseObject({
-    // Well-formed: the id goes through encodeURIComponent into the pass URL, which throws a
-    // URIError (a 500) on a lone surrogate such as "\udfff".
-    id: z
-      .string()
-      .min(1)
-      .max(255)
-      .refine((value) => value.isWellFormed(), { error: "must be well-formed Unicode (no lone surrogates)" }),
-    classId: z.string().max(255).optional(),
-    campaignName: z.string().max(255).optional(),
-    userDefinedId: z.string().max(512).optional(),
-    externalId: z.string().max(512).optional(),
-    templateName: z.string().max(255).optional(),
-    protocol: z.union([z.string(), z.number()]).optional(),
-    metadata: z.record(z.string(), z.unknown()).optional(),
-    metaData: z.record(z.string(), z.unknown()).optional(),
-    recordData: z.record(z.string(), z.unknown()).optional(),
-  }),
-});
 export type PassKitWebhook = z.output<typeof passKitWebhookSchema>;
+
 
 /** The record a webhook is about, so its cached lookup can be refreshed. */
 export interface WebhookSubject {

@@ -1,15 +1,18 @@
 import { Hono } from "hono";
-import * as z from "zod";
 import type { AppContext } from "../env.ts";
-import { authenticateBasic, requireBasicAuth, UNAUTHORIZED } from "../auth/basic-auth.ts";
+import { UNAUTHORIZED } from "../auth/basic-auth.ts";
+import { authenticateAs, requireRole } from "../auth/roles.ts";
 import { ProblemError } from "../http/problem.ts";
+import { log } from "../log.ts";
 import { assertJsonContentType, parseJsonBytes, readBodyBytes, readJsonBody } from "../http/read-body.ts";
 import { validateBody } from "../http/validate.ts";
 import { lifecycleMessageSchema } from "./events.ts";
 import { ledger } from "./ledger.ts";
-import { fromPassKitWebhook, passKitWebhookSchema } from "./passkit-webhook.ts";
+import { fromPassKitWebhook } from "./passkit-webhook.ts";
+import { passKitWebhookSchema } from "./webhook-body.ts";
 import { verifyPassKitSignature } from "./signature.ts";
 import { evictLookup } from "../machinery/evict.ts";
+import { deadLetterListQuerySchema, replayRequestSchema, type DeadLetterPage, type IntakeDeadLettered, type IntakeQueued, type RelayStatus, type ReplayAnswer } from "./answers.ts";
 
 export const lifecycleRoutes = new Hono<AppContext>();
 
@@ -30,40 +33,37 @@ lifecycleRoutes.on(["POST", "PUT", "DELETE"], "/passkit", async (c) => {
     assertJsonContentType(c.req.raw);
     value = parseJsonBytes(bytes);
   } else {
-    await authenticateBasic(c);
+    await authenticateAs(c, "webhook");
     ({ value } = await readJsonBody(c.req.raw, config.MAX_BODY_BYTES));
   }
   const webhook = validateBody(passKitWebhookSchema, value, () => ["event", "pass"]);
   const outcome = await fromPassKitWebhook(webhook, { passUrlTemplate: config.PASSKIT_PASS_URL_TEMPLATE, passBaseUrl: config.PASSKIT_PASS_BASE_URL }, new Date());
   if (outcome.kind === "no_user") {
-    console.warn(JSON.stringify({ level: "warn", event: "lifecycle_no_user", eventId: outcome.eventId, passId: outcome.known.passId }));
+    log("warn", "dead_lettered", { source: "intake", requestId: c.get("requestId"), eventId: outcome.eventId, product: outcome.known.product, reason: "no_user", attempts: 0 });
     await ledger(c.env).addDeadLetters([
       { eventId: outcome.eventId, reason: "no_user: the pass has no userDefinedId or externalId", attempts: 0, event: outcome.known },
     ]);
-    return c.json({ accepted: true, eventId: outcome.eventId, deadLettered: "no_user" }, 202);
+    return c.json({ accepted: true, eventId: outcome.eventId, deadLettered: "no_user" } satisfies IntakeDeadLettered, 202);
   }
   try {
     await c.env.LIFECYCLE_EVENTS.send(outcome.message, { contentType: "json" });
   } catch (error) {
-    console.error(JSON.stringify({ level: "error", event: "enqueue_failed", eventId: outcome.message.eventId, message: String(error) }));
+    log("error", "enqueue_failed", { requestId: c.get("requestId"), eventId: outcome.message.eventId, product: outcome.message.product, reason: String(error) });
     throw new ProblemError({ status: 503, code: "queue_unavailable", title: "Queue unavailable", detail: "The event could not be queued; retry.", headers: { "Retry-After": "5" } });
   }
   const { product, ids } = outcome.subject;
   c.executionCtx.waitUntil(evictLookup(c.env, config, product, ids));
-  return c.json({ accepted: true, eventId: outcome.message.eventId, name: outcome.message.name }, 202);
+  return c.json({ accepted: true, eventId: outcome.message.eventId, name: outcome.message.name } satisfies IntakeQueued, 202);
 });
 
+/** Operators' routes (contract §2, §9): the dead letters and the relay's status. */
+const operatorOnly = requireRole("operator");
 const operators = new Hono<AppContext>();
-operators.use(requireBasicAuth());
-
-const listQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(50),
-  cursor: z.coerce.number().int().min(0).default(0),
-});
+operators.use(operatorOnly);
 
 /** Undeliverable events with their reasons, oldest first, `limit` at a time. */
 operators.get("/", async (c) => {
-  const query = listQuery.safeParse(c.req.query());
+  const query = deadLetterListQuerySchema.safeParse(c.req.query());
   if (!query.success) {
     throw new ProblemError({ status: 400, code: "invalid_query", title: "Invalid query", detail: "limit must be 1..100 and cursor a dead-letter id." });
   }
@@ -73,17 +73,16 @@ operators.get("/", async (c) => {
     items: items.map(({ eventJson, ...item }) => ({ ...item, event: JSON.parse(eventJson) as unknown })),
     total,
     nextCursor: items.length === query.data.limit && last ? String(last.id) : null,
-  });
+  } satisfies DeadLetterPage);
 });
 
-const replayBody = z.union([z.strictObject({ ids: z.array(z.number().int().positive()).min(1).max(100) }), z.strictObject({ all: z.literal(true) })]);
 const REPLAY_PAGE = 100;
 const MAX_REPLAY_PAGES = 10;
 
 /** Sends dead letters through the queue again (all, or by id) and removes the ones replayed. */
 operators.post("/replay", async (c) => {
   const { value } = await readJsonBody(c.req.raw, c.get("config").MAX_BODY_BYTES);
-  const request = validateBody(replayBody, value, () => ["ids", "all"]);
+  const request = validateBody(replayRequestSchema, value, () => ["ids", "all"]);
   // Each id once: an id named twice was sent to the queue twice and counted twice.
   const ids = "ids" in request ? [...new Set(request.ids)] : undefined;
   const book = ledger(c.env);
@@ -110,7 +109,16 @@ operators.post("/replay", async (c) => {
     if (ids || items.length < REPLAY_PAGE) break;
   }
   const total = await book.countDeadLetters();
-  return c.json({ replayed, skipped, ...(ids ? { notFound: ids.filter((id) => !seen.has(id)) } : {}), remaining: total });
+  return c.json({ replayed, skipped, ...(ids ? { notFound: ids.filter((id) => !seen.has(id)) } : {}), remaining: total } satisfies ReplayAnswer);
 });
 
 lifecycleRoutes.route("/dead-letters", operators);
+
+/**
+ * The relay's state as the delivery ledger counts it: deliveries in the last hour and day, dead
+ * letters by reason and the oldest one, how many expired, and the retention.
+ */
+lifecycleRoutes.get("/status", operatorOnly, async (c) => {
+  const counts = await ledger(c.env).relayStatus();
+  return c.json({ ...counts, retentionDays: c.get("config").DEAD_LETTER_RETENTION_DAYS } satisfies RelayStatus);
+});

@@ -1,5 +1,6 @@
 import * as z from "zod";
 import type { CacheEntry } from "./cache-key.ts";
+import { log } from "../log.ts";
 import { MemoryLayer } from "./memory.ts";
 
 /**
@@ -48,7 +49,7 @@ export class LookupCache {
     try {
       stored = await this.kv.get(key, "json");
     } catch (error) {
-      console.error(JSON.stringify({ level: "error", event: "cache_read_failed", message: error instanceof Error ? error.message : String(error) }));
+      log("error", "cache_read_failed", { reason: error instanceof Error ? error.message : String(error) });
       return undefined;
     }
     const parsed = entrySchema.safeParse(stored);
@@ -104,6 +105,6 @@ async function retryOnce(operation: string, write: () => Promise<void>): Promise
     await write();
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    console.error(JSON.stringify({ level: "error", event: "cache_write_failed", operation, message }));
+    log("error", "cache_write_failed", { operation, reason: message });
   }
 }

@@ -23,6 +23,6 @@ export async function emitProxyEvents(c: Context<AppContext>, product: AnyProduc
       product: product.name,
       ...fields,
     };
-    c.executionCtx.waitUntil(emitLifecycle(c.env, message));
+    c.executionCtx.waitUntil(emitLifecycle(c.env, message, { requestId: c.get("requestId") }));
   }
 }

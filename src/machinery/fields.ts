@@ -34,6 +34,11 @@ export const liquidAmount = z
   .union([z.number().min(0), z.string().regex(/^\s*\d{1,15}(\.\d{1,6})?\s*$/)], { error: "must be a number of 0 or more" })
   .transform((value) => (typeof value === "number" ? value : Number(value.trim())));
 
+/** Any finite number, also as the decimal string Liquid renders (`"12.50"`). */
+export const liquidNumber = z
+  .union([z.number(), z.string().regex(/^\s*-?\d{1,15}(\.\d{1,9})?\s*$/)], { error: "must be a number" })
+  .transform((value) => (typeof value === "number" ? value : Number(value.trim())));
+
 /** RFC 3339 date-time with `Z` or an offset, on a real calendar date (2019-29-09 is refused). */
 export const dateTime = z.iso.datetime({
   offset: true,

@@ -2,6 +2,7 @@ import type * as z from "zod";
 import type { Config } from "../config/config.ts";
 import type { LifecycleName } from "../lifecycle/events.ts";
 import type { PassKitFailure } from "../passkit/failures.ts";
+import type { plannedCallSchema } from "./dry-run.ts";
 
 /**
  * What differs between passes, members and coupons: one adapter each. Everything else (auth, body
@@ -14,13 +15,7 @@ export type ProductName = "pass" | "member" | "coupon";
 export type Ids = readonly [string, string];
 
 /** A PassKit call as a dry run shows it: never a token. */
-export interface PlannedCall {
-  method: string;
-  path: string;
-  body: unknown;
-  /** What the proxy does to the body first, when it is not sent as shown. */
-  note?: string;
-}
+export type PlannedCall = z.output<typeof plannedCallSchema>;
 
 /** The fields of a lifecycle event that come from the product's view. */
 export interface EventFields {
@@ -91,8 +86,8 @@ export interface Product<Create, Update, Rec, Changes, View extends Record<strin
   requireConfig(config: Config): void;
   upstream(config: Config, fetcher?: typeof fetch): Upstream<Create, Update, Rec, Changes>;
   view(record: Rec, config: Config): View;
-  /** What a create answers (the lookup's view is what update, delete and actions answer). */
-  createAnswer(view: View): Record<string, unknown>;
+  /** The view's fields a create answers (update, delete and actions answer the whole view). */
+  created: readonly string[];
   event(view: View, body?: Create): EventFields;
   /** When PassKit created the record, if it says. */
   createdAt(record: Rec): string | undefined;

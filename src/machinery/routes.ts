@@ -1,6 +1,6 @@
 import { Hono, type Context } from "hono";
 import type * as z from "zod";
-import { requireBasicAuth } from "../auth/basic-auth.ts";
+import { requireRole } from "../auth/roles.ts";
 import type { AppContext } from "../env.ts";
 import { routeIdentifiers } from "../http/path.ts";
 import { ProblemError } from "../http/problem.ts";
@@ -11,6 +11,7 @@ import { passKitProblem } from "../passkit/failures.ts";
 import { cacheKey, type CacheEntry } from "./cache-key.ts";
 import { LookupCache } from "./cache.ts";
 import { coordinatorFor } from "./coordinator.ts";
+import type { dryRunAnswerSchema } from "./dry-run.ts";
 import { identifier, withoutBlanks } from "./fields.ts";
 import { lookup } from "./lookup.ts";
 import type { AnyProduct, Ids, PlannedCall, ProductAction } from "./product.ts";
@@ -29,9 +30,14 @@ export function productRoutes(product: AnyProduct): Hono<AppContext> {
   const [first, second] = product.idNames;
   const one = `/:${first}/:${second}`;
 
-  routes.use(requireBasicAuth());
+  routes.use(requireRole("braze"));
+  const configured = new WeakSet<object>();
   routes.use(async function productConfigured(c, next) {
-    product.requireConfig(c.get("config"));
+    const config = c.get("config");
+    if (!configured.has(config)) {
+      product.requireConfig(config);
+      configured.add(config);
+    }
     await next();
   });
 
@@ -66,10 +72,16 @@ export function productRoutes(product: AnyProduct): Hono<AppContext> {
 
   routes.get(one, async (c) => {
     const config = c.get("config");
-    const ids = identifiersOf(c, product);
-    const key = await cacheKey(product.name, ids);
+    const path = routeIdentifiers(c.req.url, product.basePath, 2) as [string, string];
+    const key = await cacheKey(product.name, path);
+    const cache = new LookupCache(c.env.PASS_CACHE, config.PASS_CACHE_TTL_SECONDS);
+    // The hot path: an entry in this isolate's memory was stored for identifiers that passed
+    // validation, and its answer was serialised once; nothing else to do.
+    const remembered = cache.fromMemory(key);
+    if (remembered) return lookupAnswer(c, product, remembered, "HIT");
+    const ids = validIdentifiers(product, path);
     const deps = {
-      cache: new LookupCache(c.env.PASS_CACHE, config.PASS_CACHE_TTL_SECONDS),
+      cache,
       read: async () => {
         const record = await product.upstream(config).read(ids);
         return record === undefined ? undefined : product.view(record, config);
@@ -86,11 +98,7 @@ export function productRoutes(product: AnyProduct): Hono<AppContext> {
       if (!(error instanceof ProblemError)) throw error;
       throw new ProblemError({ ...error.problem, headers: { ...error.problem.headers, "X-Cache": "MISS" } });
     }
-    c.header("X-Cache", found.cache);
-    if (found.entry.kind === "missing") {
-      throw new ProblemError({ ...passKitProblem({ kind: "not_found" }, product.noun).problem, headers: { "X-Cache": found.cache } });
-    }
-    return c.json(found.entry.view);
+    return lookupAnswer(c, product, found.entry, found.cache);
   });
 
   routes.put(one, async (c) => {
@@ -143,7 +151,8 @@ export function productRoutes(product: AnyProduct): Hono<AppContext> {
 function outcome(c: Ctx, product: AnyProduct, status: 200 | 201, record: unknown, events: LifecycleName[], answer: "create" | "view" = "view"): WriteOutcome {
   const view = product.view(record, c.get("config"));
   const entry: CacheEntry = { kind: "record", view, storedAt: Date.now() };
-  return { status, body: answer === "create" ? product.createAnswer(view) : view, entry, events: { names: events, view } };
+  const body = answer === "create" ? Object.fromEntries(product.created.map((field) => [field, view[field]])) : view;
+  return { status, body, entry, events: { names: events, view } };
 }
 
 async function readExisting(product: AnyProduct, upstream: ReturnType<AnyProduct["upstream"]>, ids: Ids): Promise<unknown> {
@@ -174,15 +183,32 @@ async function readActionBody(c: Ctx, action: ProductAction<unknown>, product: A
 
 /** The identifiers the route matched, each decoded once and validated like body fields. */
 function identifiersOf(c: Ctx, product: AnyProduct, suffix: readonly string[] = []): Ids {
-  const [a = "", b = ""] = routeIdentifiers(c.req.url, product.basePath, 2, suffix);
+  return validIdentifiers(product, routeIdentifiers(c.req.url, product.basePath, 2, suffix) as [string, string]);
+}
+
+function validIdentifiers(product: AnyProduct, ids: Ids): Ids {
   const errors = product.idNames.flatMap((name, index) => {
-    const result = identifier.safeParse([a, b][index]);
+    const result = identifier.safeParse(ids[index]);
     return result.success ? [] : [{ pointer: `/${name}`, detail: `URL path segment ${name} ${result.error.issues[0]!.message}` }];
   });
   if (errors.length > 0) {
     throw new ProblemError({ status: 400, code: "invalid_path", title: `Invalid ${product.noun} identifiers in the URL path`, detail: errors.map((e) => e.detail).join("; "), errors });
   }
-  return [a, b];
+  return ids;
+}
+
+/** Each entry's JSON, serialised once however often it is served. */
+const serialised = new WeakMap<CacheEntry, string>();
+
+/** A lookup's answer: the view with X-Cache, or the not-found problem. */
+function lookupAnswer(c: Ctx, product: AnyProduct, entry: CacheEntry, cache: string): Response {
+  if (entry.kind === "missing") {
+    throw new ProblemError({ ...passKitProblem({ kind: "not_found" }, product.noun).problem, headers: { "X-Cache": cache } });
+  }
+  let json = serialised.get(entry);
+  if (json === undefined) serialised.set(entry, (json = JSON.stringify(entry.view)));
+  c.header("X-Cache", cache);
+  return c.body(json, 200, { "Content-Type": "application/json" });
 }
 
 /** An update body may repeat the identifiers, but must not name others (they cannot change). */
@@ -204,5 +230,6 @@ function isDryRun(c: Ctx): boolean {
 
 /** What Braze's webhook "Test" tab shows: the PassKit calls that would be made, never a token. */
 function dryRun(c: Ctx, calls: PlannedCall[]): Response {
-  return c.json({ dryRun: true, passKitRequests: calls });
+  const answer: z.output<typeof dryRunAnswerSchema> = { dryRun: true, passKitRequests: calls };
+  return c.json(answer);
 }

@@ -95,7 +95,7 @@ export async function coordinatedWrite(
     try {
       outcome = await perform(begun.known);
     } catch (error) {
-      const problem = problemOf(error, product, requestId);
+      const problem = problemOf(error, product, { requestId, callerRequestId: c.get("callerRequestId") });
       const final = problem !== undefined && isFinal(problem.status) && claim !== undefined;
       await coordinator.finish(token, final ? { answer: { status: problem.status, json: JSON.stringify(problem) } } : {}).catch((e: unknown) => lostFinish(e, requestId));
       throw problem ? new ProblemError(problem) : error;
@@ -116,13 +116,13 @@ function isFinal(status: number): boolean {
 }
 
 /** The problem an expected failure answers, logged when PassKit caused it; undefined for a defect. */
-function problemOf(error: unknown, product: AnyProduct, requestId: string): ProblemInit | undefined {
+function problemOf(error: unknown, product: AnyProduct, ids: { requestId: string; callerRequestId?: string | undefined }): ProblemInit | undefined {
   if (error instanceof ProblemError) return error.problem;
   if (error instanceof PassKitError) {
     const { failure } = error;
     const problem = passKitProblem(failure, product.noun).problem;
     log(failure.kind === "no_route" ? "error" : "warn", "upstream_failure", {
-      requestId,
+      ...ids,
       product: product.name,
       failure: failure.kind,
       ...("status" in failure ? { status: failure.status } : {}),

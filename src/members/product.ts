@@ -22,7 +22,7 @@ import {
   unknownClass,
   type PersonFields,
 } from "../passkit/platform/records.ts";
-import { createMemberSchema, knownMemberFields, memberViewSchema, updateMemberSchema, type CreateMember, type MemberView, type UpdateMember } from "./schemas.ts";
+import { createMemberSchema, knownMemberFields, memberRoute, memberViewSchema, updateMemberSchema, type CreateMember, type MemberView, type UpdateMember } from "./schemas.ts";
 
 /** PassKit's Member, as far as the proxy reads it (docs/upstreams.md, Membership). */
 const memberSchema = z.looseObject({ ...recordFields, programId: text, tierId: text, points: amount, secondaryPoints: amount, tierPoints: amount });
@@ -51,9 +51,7 @@ const RESET = { points: "resetPoints", secondaryPoints: "resetSecondaryPoints", 
 /** `/v1/members`: Membership members on PassKit's current platform (contract §7). */
 export const members: Product<CreateMember, UpdateMember, Member, MemberChanges, MemberView> = {
   name: "member",
-  noun: "member",
-  basePath: "/v1/members",
-  idNames: ["programId", "externalId"],
+  ...memberRoute,
   dataMaps: ["metaData"],
   schemas: { create: createMemberSchema, update: updateMemberSchema, view: memberViewSchema, knownFieldsAt: knownMemberFields },
   idsOf: (body) => [body.programId, body.externalId],
@@ -80,7 +78,6 @@ export const members: Product<CreateMember, UpdateMember, Member, MemberChanges,
       metaData: member.metaData ?? {},
     };
   },
-  createAnswer: (view) => ({ id: view.id, url: view.url, programId: view.programId, externalId: view.externalId }),
   event: (view) => ({ externalId: view.externalId, campaignName: view.programId, passId: view.id, passUrl: view.url }),
   createdAt: (member) => member.created,
   actions: [],

@@ -31,6 +31,9 @@ export const updateMemberSchema = z
   })
   .meta({ description: "A Braze member update: every field optional; metaData keys are merged, null removes one." });
 
+/** Where members live and what names one: the routes and the OpenAPI document read it. */
+export const memberRoute = { basePath: "/v1/members", idNames: ["programId", "externalId"], noun: "member", created: ["id", "url", "programId", "externalId"] } as const;
+
 export type CreateMember = z.output<typeof createMemberSchema>;
 export type UpdateMember = z.output<typeof updateMemberSchema>;
 

@@ -5,7 +5,7 @@ import { planned } from "../passkit/exchange.ts";
 import { PassKitError } from "../passkit/failures.ts";
 import { createPassKitClient, type PassKitPass } from "../passkit/v3/client.ts";
 import { passUrl } from "../passkit/v3/inferred.ts";
-import { createPassSchema, knownFieldsAt, passViewSchema, updatePassSchema, type CreatePass, type PassView, type UpdatePass } from "./schemas.ts";
+import { createPassSchema, knownFieldsAt, passRoute, passViewSchema, updatePassSchema, type CreatePass, type PassView, type UpdatePass } from "./schemas.ts";
 
 /** What an update sends PassKit v3: the body's fields without the identifiers. */
 type PassChanges = Omit<UpdatePass, "campaignName" | "userDefinedId">;
@@ -16,9 +16,7 @@ const MAPS = ["dynamicData", "dynamicImages", "passbook"] as const;
 /** `/v1/passes`: PassKit's legacy v3 API, the Braze partner page's shape (contract §2). */
 export const passes: Product<CreatePass, UpdatePass, PassKitPass, PassChanges, PassView> = {
   name: "pass",
-  noun: "pass",
-  basePath: "/v1/passes",
-  idNames: ["campaignName", "userDefinedId"],
+  ...passRoute,
   dataMaps: ["dynamicData"],
   schemas: { create: createPassSchema, update: updatePassSchema, view: passViewSchema, knownFieldsAt },
   idsOf: (body) => [body.campaignName, body.userDefinedId],
@@ -35,7 +33,6 @@ export const passes: Product<CreatePass, UpdatePass, PassKitPass, PassChanges, P
     isInvalid: pass.isInvalid ?? false,
     expiryDate: pass.expiryDate ?? null,
   }),
-  createAnswer: (view) => ({ id: view.id, url: view.url, campaignName: view.campaignName, userDefinedId: view.userDefinedId }),
   event: (view, body) => ({
     externalId: view.userDefinedId,
     campaignName: view.campaignName,

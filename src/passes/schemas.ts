@@ -74,6 +74,9 @@ export const updatePassSchema = z
   })
   .meta({ description: "A Braze update webhook body: the create fields, all optional." });
 
+/** Where passes live and what names one: the routes and the OpenAPI document read it. */
+export const passRoute = { basePath: "/v1/passes", idNames: ["campaignName", "userDefinedId"], noun: "pass", created: ["id", "url", "campaignName", "userDefinedId"] } as const;
+
 export type CreatePass = z.output<typeof createPassSchema>;
 export type UpdatePass = z.output<typeof updatePassSchema>;
 

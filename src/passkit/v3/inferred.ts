@@ -1,5 +1,5 @@
 /**
- * Everything the proxy assumes about PassKit v3 without the vendor saying so (UPSTREAMS.md marks
+ * Everything the proxy assumes about PassKit v3 without the vendor saying so (docs/upstreams.md marks
  * these [inferred] or [unknown]). Each is one small function, so a correction lands in one place.
  */
 
