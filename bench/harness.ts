@@ -20,12 +20,21 @@ import { childProcesses } from "./process-cpu.ts";
 /** The proxy's secrets under the harness: benchmark-only values, matched by the fakes. */
 export const HARNESS_SECRETS = {
   PROXY_CREDENTIALS: "bench:bench-password",
+  // PassKit's webhooks and the operators have roles of their own (contract §9).
+  WEBHOOK_CREDENTIALS: "passkit:bench-webhook-password",
+  OPERATOR_CREDENTIALS: "operator:bench-operator-password",
   PASSKIT_API_KEY: "bench-passkit-key",
   PASSKIT_API_SECRET: "bench-passkit-secret",
+  PASSKIT_REST_KEY: "bench-rest-key",
+  PASSKIT_REST_SECRET: "bench-rest-secret",
   BRAZE_API_KEY: "bench-braze-key",
 };
 /** The Basic `Authorization` header matching HARNESS_SECRETS.PROXY_CREDENTIALS. */
 export const HARNESS_AUTHORIZATION = `Basic ${Buffer.from(HARNESS_SECRETS.PROXY_CREDENTIALS).toString("base64")}`;
+/** PassKit's Basic `Authorization` header for /v1/lifecycle/passkit (HARNESS_SECRETS.WEBHOOK_CREDENTIALS). */
+export const HARNESS_WEBHOOK_AUTHORIZATION = `Basic ${Buffer.from(HARNESS_SECRETS.WEBHOOK_CREDENTIALS).toString("base64")}`;
+/** An operator's Basic `Authorization` header (HARNESS_SECRETS.OPERATOR_CREDENTIALS). */
+export const HARNESS_OPERATOR_AUTHORIZATION = `Basic ${Buffer.from(HARNESS_SECRETS.OPERATOR_CREDENTIALS).toString("base64")}`;
 
 export interface BuiltWorker {
   configPath: string;
@@ -192,6 +201,6 @@ export function startProxy(
   return startWorker({
     ...options,
     built,
-    bindings: { ...HARNESS_SECRETS, PASSKIT_API_URL: fakes.passkitUrl, BRAZE_REST_ENDPOINT: fakes.brazeUrl, ...bindings },
+    bindings: { ...HARNESS_SECRETS, PASSKIT_API_URL: fakes.passkitUrl, PASSKIT_REST_URL: fakes.platformUrl, BRAZE_REST_ENDPOINT: fakes.brazeUrl, ...bindings },
   });
 }

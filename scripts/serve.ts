@@ -8,6 +8,8 @@ export interface ServableFake {
   reset(): void;
   /** What `GET /__fake/state` shows: calls received, what was stored. */
   state(): unknown;
+  /** The fake's own `/__fake/*` routes beyond state, reset and faults (undefined: not one of them). */
+  control?(request: Request, pathname: string): Promise<Response | undefined> | Response | undefined;
 }
 
 /** Serves a fake on a loopback port with Node's HTTP server. Resolves once listening. */
@@ -45,6 +47,8 @@ async function control(fake: ServableFake, request: Request): Promise<Response |
     fake.inject((await request.json()) as Fault);
     return new Response(null, { status: 204 });
   }
+  const own = await fake.control?.(request, pathname);
+  if (own) return own;
   return Response.json({ error: "unknown control route" }, { status: 404 });
 }
 

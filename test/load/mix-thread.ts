@@ -17,7 +17,9 @@ import { CAMPAIGN, LOOKUP_LIMIT_MS, TEMPLATE, USER_CLASSES, WEBHOOK_CAMPAIGN, se
 export interface MixPlan {
   /** The proxy's origin (loopback). */
   url: string;
+  /** Braze's Basic credential (passes); PassKit's webhooks have their own role. */
   authorization: string;
+  webhookAuthorization: string;
   seconds: number;
   /** Requests started per second, all routes together, once the ramp is over. */
   rps: number;
@@ -365,7 +367,7 @@ class Mix {
       body = JSON.stringify(passKitWebhook(event, { id: passId, classId: WEBHOOK_CAMPAIGN, externalId: user, protocol: "MEMBERSHIP" }, { at: time, ...platform }));
       expectedKey = [`${name}|${passId}|${time}`, user];
     }
-    const out: Outgoing = { method: this.random() < 0.5 ? "PUT" : "POST", path: "/v1/lifecycle/passkit", body };
+    const out: Outgoing = { method: this.random() < 0.5 ? "PUT" : "POST", path: "/v1/lifecycle/passkit", body, headers: { Authorization: this.plan.webhookAuthorization } };
     const answer = await this.send(out);
     const rule = label === "no user" ? "no Braze user: 202, kept as a dead letter" : "validated and queued: 202";
     if (!this.check("webhook", label, rule, { status: 202 }, out, answer)) return;

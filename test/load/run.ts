@@ -18,7 +18,15 @@ import { availableParallelism, loadavg } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { buildWorker, HARNESS_AUTHORIZATION, HARNESS_SECRETS, startProxy, type HarnessWorker } from "../../bench/harness.ts";
+import {
+  buildWorker,
+  HARNESS_AUTHORIZATION,
+  HARNESS_OPERATOR_AUTHORIZATION,
+  HARNESS_SECRETS,
+  HARNESS_WEBHOOK_AUTHORIZATION,
+  startProxy,
+  type HarnessWorker,
+} from "../../bench/harness.ts";
 import { heapAfterGc } from "../../bench/isolate-heap.ts";
 import { cpuTimeMs } from "../../bench/process-cpu.ts";
 import { seededRandom } from "../../fakes/faults.ts";
@@ -154,6 +162,8 @@ async function run(options: LoadRunOptions, cleanups: Cleanups): Promise<LoadRun
     passkitKey: HARNESS_SECRETS.PASSKIT_API_KEY,
     passkitSecret: HARNESS_SECRETS.PASSKIT_API_SECRET,
     brazeKey: HARNESS_SECRETS.BRAZE_API_KEY,
+    platformKey: HARNESS_SECRETS.PASSKIT_REST_KEY,
+    platformSecret: HARNESS_SECRETS.PASSKIT_REST_SECRET,
     random: seededRandom(seed),
   });
   cleanups.add("the fakes", () => fakes.close());
@@ -204,6 +214,7 @@ async function run(options: LoadRunOptions, cleanups: Cleanups): Promise<LoadRun
   const plan: MixPlan = {
     url: proxy.url,
     authorization: HARNESS_AUTHORIZATION,
+    webhookAuthorization: HARNESS_WEBHOOK_AUTHORIZATION,
     seconds: options.seconds,
     rps: options.rps,
     rampSeconds: rampSeconds(options.seconds),
@@ -446,7 +457,7 @@ async function deadLetters(proxy: HarnessWorker): Promise<{ eventId: string; rea
   const all: { eventId: string; reason: string }[] = [];
   let cursor: string | null = "0";
   for (let page = 0; cursor !== null && page < 100; page++) {
-    const response = await fetch(`${proxy.url}/v1/lifecycle/dead-letters?limit=100&cursor=${cursor}`, { headers: { Authorization: HARNESS_AUTHORIZATION } });
+    const response = await fetch(`${proxy.url}/v1/lifecycle/dead-letters?limit=100&cursor=${cursor}`, { headers: { Authorization: HARNESS_OPERATOR_AUTHORIZATION } });
     if (!response.ok) throw new Error(`listing dead letters: ${response.status} ${await response.text()}`);
     const body = (await response.json()) as { items: { eventId: string; reason: string }[]; nextCursor: string | null };
     all.push(...body.items.map(({ eventId, reason }) => ({ eventId, reason })));
