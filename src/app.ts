@@ -6,6 +6,7 @@ import { CLIENT_GONE, ClientGone } from "./http/read-body.ts";
 import { log } from "./log.ts";
 import { PassKitError, passKitProblem } from "./passkit/failures.ts";
 import { noRoute } from "./http/path.ts";
+import { isProductConfigured } from "./machinery/product.ts";
 import { productRoutes } from "./machinery/routes.ts";
 import { products } from "./products.ts";
 import { lifecycleRoutes } from "./lifecycle/routes.ts";
@@ -32,14 +33,7 @@ app.use(async function requestContext(c, next) {
  * upstream's credentials (names only), but calls nothing upstream. */
 app.get("/health", (c) => {
   const config = loadConfig(c.env);
-  const configured = products.filter((product) => {
-    try {
-      product.requireConfig(config);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  const configured = products.filter((product) => isProductConfigured(product, config));
   return c.json({
     status: "ok",
     products: Object.fromEntries(products.map((product) => [product.basePath.slice("/v1/".length), configured.includes(product)])),

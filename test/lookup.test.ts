@@ -233,3 +233,29 @@ describe("GET /v1/passes/:campaignName/:userDefinedId (Connected Content)", () =
     expect(stored).toMatchObject({ kind: "record", view: { id, isRedeemed: true } });
   });
 });
+
+describe("the hot path (a memory hit answered before the router)", () => {
+  it("answers exactly what the lookup route answers, but for the request id", async () => {
+    await call("POST", "/v1/passes", { body: validCreate });
+    const viaRoute = await app.request(path, { headers: { Authorization: BASIC } }, env, createExecutionContext());
+    const viaHotPath = await call("GET", path);
+    expect(viaHotPath.status).toBe(viaRoute.status);
+    const headersOf = (response: Response) => Object.fromEntries([...response.headers].filter(([name]) => name !== "x-request-id"));
+    expect(headersOf(viaHotPath)).toEqual(headersOf(viaRoute));
+    expect(await viaHotPath.text()).toBe(await viaRoute.text());
+    expect(viaHotPath.headers.get("X-Request-Id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("never serves a caller the app has not verified, another role, an encoded prefix, or a record not in memory", async () => {
+    await call("POST", "/v1/passes", { body: validCreate });
+    const wrong = await call("GET", path, { auth: `Basic ${btoa("braze:wrong")}` });
+    expect(wrong.status).toBe(401);
+    const operator = await call("GET", path, { auth: `Basic ${btoa("ops:operator plum orchard")}` });
+    expect(operator.status).toBe(401);
+    expect((await call("GET", "/v1/pa%73ses/summer-loyalty/user-123")).status).toBe(404);
+    lookupMemory.clear();
+    const fromKv = await call("GET", path);
+    expect(fromKv.status).toBe(200);
+    expect(fromKv.headers.get("X-Cache")).toBe("HIT");
+  });
+});

@@ -34,6 +34,12 @@ const VERIFIED_MAX = 1_000;
 const THROTTLE_SECONDS = 60;
 const throttled = new MemoryLayer<true>(10_000);
 
+/** The user an `Authorization` value was already verified as for `role` in this config, if it was. */
+export function verifiedPrincipal(config: Config, role: Role, header: string | null): string | undefined {
+  const credentials = config[ROLES[role]] as Credential[] | undefined;
+  return credentials && header !== null ? verifiedByConfig.get(credentials)?.get(header) : undefined;
+}
+
 /** Requires HTTP Basic credentials of `role`; sets `principal`. */
 export function requireRole(role: Role): MiddlewareHandler<AppContext> {
   const variable = ROLES[role];

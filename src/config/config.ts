@@ -126,6 +126,8 @@ function resolveRegion(parsed: ParsedConfig): Config {
   };
 }
 
+const loggedGaps = new WeakMap<Config, Set<string>>();
+
 /**
  * Throws `config_error` naming the variables in `names` that are unset, for a route that needs
  * them; `alternatives` are other sets that would do as well (e.g. a token instead of key and secret).
@@ -134,7 +136,12 @@ export function requireSecrets(config: Config, names: readonly (keyof Config)[],
   const sets = [names, ...alternatives];
   if (sets.some((set) => set.every((name) => config[name] !== undefined))) return;
   const missing = sets.map((set) => set.filter((name) => config[name] === undefined).join(" and ")).join(", or ");
-  log("error", "config_error", { reason: `missing ${missing}` });
+  // One line per config and gap, not one per request (or per /health probe).
+  const logged = loggedGaps.get(config) ?? new Set<string>();
+  if (!logged.has(missing)) {
+    loggedGaps.set(config, logged.add(missing));
+    log("error", "config_error", { reason: `missing ${missing}` });
+  }
   throw new ProblemError({
     status: 500,
     code: "config_error",

@@ -12,10 +12,14 @@ const keys = new MemoryLayer<string>(5_000);
  * coordinator. Remembered for the pairs this isolate saw lately, so a repeated lookup hashes nothing.
  */
 export async function cacheKey(product: string, ids: readonly [string, string]): Promise<string> {
-  const pair = JSON.stringify([product, ids[0], ids[1]]);
-  const known = keys.get(pair, 0);
+  const known = knownCacheKey(product, ids);
   if (known) return known;
   const key = `${product}:${await sha256Hex(JSON.stringify(ids))}`;
-  keys.set(pair, key, Number.POSITIVE_INFINITY);
+  keys.set(JSON.stringify([product, ids[0], ids[1]]), key, Number.POSITIVE_INFINITY);
   return key;
+}
+
+/** The key, when this isolate computed it lately; no hashing. */
+export function knownCacheKey(product: string, ids: readonly [string, string]): string | undefined {
+  return keys.get(JSON.stringify([product, ids[0], ids[1]]), 0);
 }

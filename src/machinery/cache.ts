@@ -29,6 +29,15 @@ const MEMORY_MAX_ENTRIES = 5_000;
 /** Shared by every request this isolate serves. */
 export const lookupMemory = new MemoryLayer<CacheEntry>(MEMORY_MAX_ENTRIES);
 
+/** Each entry's answer, serialised once however often it is served. */
+const serialised = new WeakMap<CacheEntry & { kind: "record" }, string>();
+
+export function answerJson(entry: CacheEntry & { kind: "record" }): string {
+  let json = serialised.get(entry);
+  if (json === undefined) serialised.set(entry, (json = JSON.stringify(entry.view)));
+  return json;
+}
+
 export class LookupCache {
   private readonly kv: KVNamespace;
   private readonly ttlSeconds: number;

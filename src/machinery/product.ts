@@ -94,6 +94,28 @@ export interface Product<Create, Update, Rec, Changes, View extends Record<strin
   actions: readonly ProductAction<Rec>[];
 }
 
+/** Configs a product was found configured in (its upstream's secrets set), checked once each. */
+const configuredIn = new WeakMap<AnyProduct, WeakSet<Config>>();
+
+/** Throws `config_error` naming what `product`'s upstream lacks in `config`; remembers success. */
+export function requireProduct(product: AnyProduct, config: Config): void {
+  let configs = configuredIn.get(product);
+  if (!configs) configuredIn.set(product, (configs = new WeakSet()));
+  if (configs.has(config)) return;
+  product.requireConfig(config);
+  configs.add(config);
+}
+
+/** Whether `product` can run under `config`, without throwing. */
+export function isProductConfigured(product: AnyProduct, config: Config): boolean {
+  try {
+    requireProduct(product, config);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Any product, for the machinery that does not look inside records. */
 // biome-ignore lint/suspicious/noExplicitAny: the machinery is generic over every adapter's types.
 export type AnyProduct = Product<any, any, any, any, Record<string, unknown>>;

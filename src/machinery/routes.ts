@@ -9,12 +9,12 @@ import { validateBody } from "../http/validate.ts";
 import type { LifecycleName } from "../lifecycle/events.ts";
 import { passKitProblem } from "../passkit/failures.ts";
 import { cacheKey, type CacheEntry } from "./cache-key.ts";
-import { LookupCache } from "./cache.ts";
+import { answerJson, LookupCache } from "./cache.ts";
 import { coordinatorFor } from "./coordinator.ts";
 import type { dryRunAnswerSchema } from "./dry-run.ts";
 import { identifier, withoutBlanks } from "./fields.ts";
 import { lookup } from "./lookup.ts";
-import type { AnyProduct, Ids, PlannedCall, ProductAction } from "./product.ts";
+import { requireProduct, type AnyProduct, type Ids, type PlannedCall, type ProductAction } from "./product.ts";
 import { coordinatedWrite, leaseMs, type WriteOutcome } from "./write.ts";
 
 type Ctx = Context<AppContext>;
@@ -31,13 +31,8 @@ export function productRoutes(product: AnyProduct): Hono<AppContext> {
   const one = `/:${first}/:${second}`;
 
   routes.use(requireRole("braze"));
-  const configured = new WeakSet<object>();
   routes.use(async function productConfigured(c, next) {
-    const config = c.get("config");
-    if (!configured.has(config)) {
-      product.requireConfig(config);
-      configured.add(config);
-    }
+    requireProduct(product, c.get("config"));
     await next();
   });
 
@@ -197,18 +192,13 @@ function validIdentifiers(product: AnyProduct, ids: Ids): Ids {
   return ids;
 }
 
-/** Each entry's JSON, serialised once however often it is served. */
-const serialised = new WeakMap<CacheEntry, string>();
-
 /** A lookup's answer: the view with X-Cache, or the not-found problem. */
 function lookupAnswer(c: Ctx, product: AnyProduct, entry: CacheEntry, cache: string): Response {
   if (entry.kind === "missing") {
     throw new ProblemError({ ...passKitProblem({ kind: "not_found" }, product.noun).problem, headers: { "X-Cache": cache } });
   }
-  let json = serialised.get(entry);
-  if (json === undefined) serialised.set(entry, (json = JSON.stringify(entry.view)));
   c.header("X-Cache", cache);
-  return c.body(json, 200, { "Content-Type": "application/json" });
+  return c.body(answerJson(entry), 200, { "Content-Type": "application/json" });
 }
 
 /** An update body may repeat the identifiers, but must not name others (they cannot change). */
