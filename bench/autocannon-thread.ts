@@ -16,7 +16,17 @@ function fill(template: string, index: number): string {
 
 function phase(durationSeconds: number): Promise<LoadRun> {
   const latencies: number[] = [];
-  const run: LoadRun = { seconds: 0, latencies: new Float64Array(), warmupResponses: 0, statuses: {}, tally: {}, socketErrors: 0, timeouts: 0, next: n, exhausted: false };
+  const run: LoadRun = {
+    seconds: 0,
+    latencies: new Float64Array(),
+    warmupResponses: 0,
+    statuses: {},
+    tally: {},
+    socketErrors: 0,
+    timeouts: 0,
+    next: n,
+    exhausted: false,
+  };
   const tallyHeader = plan.tally?.toLowerCase();
   // A `once` plan asks for exactly the n it has left, so no request ever repeats one.
   const remaining = plan.once ? plan.count - n : undefined;
@@ -40,7 +50,12 @@ function phase(durationSeconds: number): Promise<LoadRun> {
               const headers: Record<string, string> = { ...plan.headers };
               const authorization = plan.authorizations?.[index];
               if (authorization) headers.Authorization = authorization;
-              return { ...request, path: fill(plan.path, index), headers, ...(plan.body === undefined ? {} : { body: fill(plan.body, index) }) };
+              return {
+                ...request,
+                path: fill(plan.path, index),
+                headers,
+                ...(plan.body === undefined ? {} : { body: fill(plan.body, index) }),
+              };
             },
             onResponse: (_status, _body, _context, headers) => {
               if (!tallyHeader) return;

@@ -107,14 +107,23 @@ export function runLoad(plan: LoadPlan): Promise<LoadRun> {
  * Runs the plans in turn, `rounds` times, each round a slice of its `durationSeconds` (the warm-up
  * only before its first slice); `n` carries on from slice to slice. One result per plan.
  */
-export async function runInterleaved(plans: LoadPlan[], rounds: number, onRound?: (plan: LoadPlan, round: number) => void): Promise<LoadResult[]> {
+export async function runInterleaved(
+  plans: LoadPlan[],
+  rounds: number,
+  onRound?: (plan: LoadPlan, round: number) => void,
+): Promise<LoadResult[]> {
   const runs = plans.map((): LoadRun[] => []);
   const next = plans.map((plan) => plan.start ?? 0);
   for (let round = 0; round < rounds; round++) {
     for (const [index, plan] of plans.entries()) {
       if (runs[index]!.at(-1)?.exhausted) continue;
       onRound?.(plan, round);
-      const run = await runLoad({ ...plan, start: next[index], warmupSeconds: round === 0 ? plan.warmupSeconds : 0, durationSeconds: plan.durationSeconds / rounds });
+      const run = await runLoad({
+        ...plan,
+        start: next[index],
+        warmupSeconds: round === 0 ? plan.warmupSeconds : 0,
+        durationSeconds: plan.durationSeconds / rounds,
+      });
       runs[index]!.push(run);
       next[index] = run.next;
     }

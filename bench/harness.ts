@@ -63,9 +63,13 @@ export async function buildWorker(configPath: string, outdir: string, signal?: A
     child.stdout.on("data", (chunk) => (log += chunk));
     child.stderr.on("data", (chunk) => (log += chunk));
     child.on("error", fail);
-    child.on("exit", (code) => (code === 0 ? done(log) : fail(new Error(`wrangler deploy --dry-run -c ${configPath} failed (${code}):\n${log}`))));
+    child.on("exit", (code) =>
+      code === 0 ? done(log) : fail(new Error(`wrangler deploy --dry-run -c ${configPath} failed (${code}):\n${log}`)),
+    );
   });
-  const modules = readdirSync(outdir).filter((name) => !name.endsWith(".map") && name !== "README.md").sort();
+  const modules = readdirSync(outdir)
+    .filter((name) => !name.endsWith(".map") && name !== "README.md")
+    .sort();
   const mainModule = modules.find((name) => name === "index.js") ?? modules.find((name) => /\.m?js$/.test(name));
   if (!mainModule) throw new Error(`wrangler wrote no JavaScript module to ${outdir}:\n${output}`);
   const contents = modules.map((name) => readFileSync(join(outdir, name)));
@@ -201,6 +205,12 @@ export function startProxy(
   return startWorker({
     ...options,
     built,
-    bindings: { ...HARNESS_SECRETS, PASSKIT_API_URL: fakes.passkitUrl, PASSKIT_REST_URL: fakes.platformUrl, BRAZE_REST_ENDPOINT: fakes.brazeUrl, ...bindings },
+    bindings: {
+      ...HARNESS_SECRETS,
+      PASSKIT_API_URL: fakes.passkitUrl,
+      PASSKIT_REST_URL: fakes.platformUrl,
+      BRAZE_REST_ENDPOINT: fakes.brazeUrl,
+      ...bindings,
+    },
   });
 }

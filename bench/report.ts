@@ -63,7 +63,8 @@ export function machineFacts(): MachineFacts {
 }
 
 function packageVersion(name: string): string {
-  return (JSON.parse(readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), "utf8")) as { version: string }).version;
+  return (JSON.parse(readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), "utf8")) as { version: string })
+    .version;
 }
 
 export function renderReport(results: BenchResults): string {
@@ -85,7 +86,9 @@ export function renderReport(results: BenchResults): string {
   for (const [name, result] of Object.entries(results.scenarios)) {
     const errors = result.errors > 0 ? `${result.errors} (${errorText(result)})` : "0";
     const cpu = result.serverCpuUsPerRequest === undefined ? "" : String(Math.round(result.serverCpuUsPerRequest));
-    lines.push(`| ${name} | ${result.connections} | ${Math.round(result.rps).toLocaleString("en")} | ${round(result.p50Ms, 2)} | ${round(result.p99Ms, 2)} | ${errors} | ${cpu} | ${results.notes[name] ?? ""} |`);
+    lines.push(
+      `| ${name} | ${result.connections} | ${Math.round(result.rps).toLocaleString("en")} | ${round(result.p50Ms, 2)} | ${round(result.p99Ms, 2)} | ${errors} | ${cpu} | ${results.notes[name] ?? ""} |`,
+    );
   }
   lines.push("", "| figure | value | goal | |", "| --- | ---: | --- | --- |");
   for (const figure of [...results.goals, ...results.info]) {
@@ -94,7 +97,11 @@ export function renderReport(results: BenchResults): string {
   }
   lines.push("", `Total ${results.totalSeconds} s; figures in .bench/results.json.`);
   const lastWarning = results.workerWarnings.at(-1);
-  if (lastWarning) lines.push("", `The proxy logged warnings or errors (the last ${results.workerWarnings.length} are in results.json); the last: ${lastWarning}`);
+  if (lastWarning)
+    lines.push(
+      "",
+      `The proxy logged warnings or errors (the last ${results.workerWarnings.length} are in results.json); the last: ${lastWarning}`,
+    );
   return lines.join("\n");
 }
 

@@ -93,7 +93,10 @@ export class FakeBraze {
 
   private faultAnswer(fault: Fault): Response {
     const headers = { ...this.rateHeaders(fault.status === 429), ...fault.headers };
-    return new Response(fault.body ?? JSON.stringify({ message: `injected ${fault.status}` }), { status: fault.status, headers: { "Content-Type": "application/json", ...headers } });
+    return new Response(fault.body ?? JSON.stringify({ message: `injected ${fault.status}` }), {
+      status: fault.status,
+      headers: { "Content-Type": "application/json", ...headers },
+    });
   }
 
   /** What Braze does with a /users/track body: validates, keeps the acceptable events, answers. */
@@ -105,7 +108,8 @@ export class FakeBraze {
       return json({ message: "Invalid JSON" }, 400, this.rateHeaders());
     }
     const arrays = ["attributes", "events", "purchases"].map((key) => body[key]);
-    if (arrays.some((value) => value !== undefined && !Array.isArray(value))) return json({ message: "attributes, events and purchases must be arrays" }, 400, this.rateHeaders());
+    if (arrays.some((value) => value !== undefined && !Array.isArray(value)))
+      return json({ message: "attributes, events and purchases must be arrays" }, 400, this.rateHeaders());
     const objects = arrays.reduce<number>((sum, value) => sum + ((value as unknown[] | undefined)?.length ?? 0), 0);
     record.objects = objects;
     if (objects === 0) return json({ message: "No attributes, events or purchases" }, 400, this.rateHeaders());

@@ -34,7 +34,14 @@ type Json = Record<string, unknown>;
 // ---- Messages, as protojson sees them -------------------------------------------------------
 
 type Kind =
-  | "string" | "bool" | "float" | "double" | "int32" | "uint32" | "uint64" | "timestamp"
+  | "string"
+  | "bool"
+  | "float"
+  | "double"
+  | "int32"
+  | "uint32"
+  | "uint64"
+  | "timestamp"
   /** A message whose inside the fake does not model: any object. */
   | "object"
   | { enum: readonly string[] }
@@ -52,48 +59,126 @@ const OPERATOR = ["AND", "OR"] as const;
 
 const DATE: Spec = { year: "int32", month: "int32", day: "int32" };
 const PERSON: Spec = {
-  surname: "string", forename: "string", otherNames: { list: "string" }, salutation: "string", suffix: "string",
-  displayName: "string", gender: { enum: GENDER }, dateOfBirth: { message: DATE }, emailAddress: "string",
-  mobileNumber: "string", externalId: "string", externalIds: { map: "string" },
+  surname: "string",
+  forename: "string",
+  otherNames: { list: "string" },
+  salutation: "string",
+  suffix: "string",
+  displayName: "string",
+  gender: { enum: GENDER },
+  dateOfBirth: { message: DATE },
+  emailAddress: "string",
+  mobileNumber: "string",
+  externalId: "string",
+  externalIds: { map: "string" },
 };
 const PASS_OVERRIDES: Spec = {
-  imageIds: "object", locations: { list: "object" }, beacons: { list: "object" }, links: { list: "object" },
-  colors: "object", associatedStoreIdentifiers: { list: "uint32" }, appStoreIdentifiers: { list: "uint64" },
+  imageIds: "object",
+  locations: { list: "object" },
+  beacons: { list: "object" },
+  links: { list: "object" },
+  colors: "object",
+  associatedStoreIdentifiers: { list: "uint32" },
+  appStoreIdentifiers: { list: "uint64" },
 };
 const NOTE: Spec = { subjectId: "string", username: "string", message: "string", created: "timestamp" };
 const MEMBER: Spec = {
-  id: "string", externalId: "string", groupingIdentifier: "string", tierId: "string", programId: "string",
-  person: { message: PERSON }, metaData: { map: "string" }, optOut: "bool", points: "float", secondaryPoints: "float",
-  tierPoints: "uint32", expiryDate: "timestamp", status: { enum: MEMBER_STATUS }, passOverrides: { message: PASS_OVERRIDES },
-  passMetaData: "object", notes: { list: { message: NOTE } }, currentTierAwarded: "timestamp", currentTierExpires: "timestamp",
-  created: "timestamp", updated: "timestamp", profileImage: "string", operation: { enum: OPERATION },
+  id: "string",
+  externalId: "string",
+  groupingIdentifier: "string",
+  tierId: "string",
+  programId: "string",
+  person: { message: PERSON },
+  metaData: { map: "string" },
+  optOut: "bool",
+  points: "float",
+  secondaryPoints: "float",
+  tierPoints: "uint32",
+  expiryDate: "timestamp",
+  status: { enum: MEMBER_STATUS },
+  passOverrides: { message: PASS_OVERRIDES },
+  passMetaData: "object",
+  notes: { list: { message: NOTE } },
+  currentTierAwarded: "timestamp",
+  currentTierExpires: "timestamp",
+  created: "timestamp",
+  updated: "timestamp",
+  profileImage: "string",
+  operation: { enum: OPERATION },
 };
 const EARN_BURN: Spec = {
-  id: "string", externalId: "string", programId: "string", points: "float", secondaryPoints: "float", tierPoints: "uint32",
-  eventDetails: "object", tierId: "string",
+  id: "string",
+  externalId: "string",
+  programId: "string",
+  points: "float",
+  secondaryPoints: "float",
+  tierPoints: "uint32",
+  eventDetails: "object",
+  tierId: "string",
 };
 const SET_POINTS: Spec = { ...EARN_BURN, resetPoints: "bool", resetSecondaryPoints: "bool", resetTierPoints: "bool" };
 const CHANGE_TIER: Spec = { memberId: "string", externalMemberId: "string", programId: "string", tierId: "string", eventDetails: "object" };
 const MEMBER_EXPIRY: Spec = { id: "string", externalId: "string", programId: "string", expiryDate: "timestamp" };
 const PERSON_REQUEST: Spec = { id: "string", externalId: "string", classId: "string", person: { message: PERSON } };
 const FILTERS: Spec = {
-  limit: "int32", offset: "int32", orderBy: "string", orderAsc: "bool",
-  filterGroups: { list: { message: { condition: { enum: OPERATOR }, fieldFilters: { list: { message: { filterField: "string", filterValue: "string", filterOperator: "string" } } } } } },
+  limit: "int32",
+  offset: "int32",
+  orderBy: "string",
+  orderAsc: "bool",
+  filterGroups: {
+    list: {
+      message: {
+        condition: { enum: OPERATOR },
+        fieldFilters: { list: { message: { filterField: "string", filterValue: "string", filterOperator: "string" } } },
+      },
+    },
+  },
 };
 const LIST: Spec = { programId: "string", couponCampaignId: "string", filters: { message: FILTERS }, emailAsCsv: "bool" };
 const REDEMPTION: Spec = {
-  redemptionDate: "timestamp", redemptionCode: "string", lat: "double", lon: "double", alt: "int32", redemptionSource: "string",
-  redemptionReference: "string", transactionReference: "string", transactionAmount: "double", metaData: { map: "string" },
+  redemptionDate: "timestamp",
+  redemptionCode: "string",
+  lat: "double",
+  lon: "double",
+  alt: "int32",
+  redemptionSource: "string",
+  redemptionReference: "string",
+  transactionReference: "string",
+  transactionAmount: "double",
+  metaData: { map: "string" },
 };
 const COUPON: Spec = {
-  id: "string", externalId: "string", offerId: "string", campaignId: "string", person: { message: PERSON },
-  metaData: { map: "string" }, sku: "string", optOut: "bool", status: { enum: COUPON_STATUS }, expiryDate: "timestamp",
-  redemptionDetails: { message: REDEMPTION }, passOverrides: { message: PASS_OVERRIDES }, passMetaData: "object",
-  created: "timestamp", updated: "timestamp",
+  id: "string",
+  externalId: "string",
+  offerId: "string",
+  campaignId: "string",
+  person: { message: PERSON },
+  metaData: { map: "string" },
+  sku: "string",
+  optOut: "bool",
+  status: { enum: COUPON_STATUS },
+  expiryDate: "timestamp",
+  redemptionDetails: { message: REDEMPTION },
+  passOverrides: { message: PASS_OVERRIDES },
+  passMetaData: "object",
+  created: "timestamp",
+  updated: "timestamp",
 };
 
 /** What an update may change. tierId is not here: the tier route changes tiers ([unknown] whether PUT does; ignored). */
-const MEMBER_WRITABLE = ["groupingIdentifier", "person", "metaData", "optOut", "points", "secondaryPoints", "tierPoints", "expiryDate", "status", "passOverrides", "profileImage"];
+const MEMBER_WRITABLE = [
+  "groupingIdentifier",
+  "person",
+  "metaData",
+  "optOut",
+  "points",
+  "secondaryPoints",
+  "tierPoints",
+  "expiryDate",
+  "status",
+  "passOverrides",
+  "profileImage",
+];
 /** status is not here: only the redeem route redeems [inferred]; offerId cannot move a coupon [inferred]. */
 const COUPON_WRITABLE = ["person", "metaData", "sku", "optOut", "expiryDate", "passOverrides"];
 
@@ -107,9 +192,38 @@ const DEFAULT_LIST_LIMIT = 100;
 
 const CODE = { InvalidArgument: 3, NotFound: 5, AlreadyExists: 6, FailedPrecondition: 9, Unimplemented: 12, Unauthenticated: 16 } as const;
 /** grpc-gateway's HTTPStatusFromCode (§8). */
-const HTTP_STATUS: Record<number, number> = { 1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 10: 409, 11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401 };
+const HTTP_STATUS: Record<number, number> = {
+  1: 499,
+  2: 500,
+  3: 400,
+  4: 504,
+  5: 404,
+  6: 409,
+  7: 403,
+  8: 429,
+  9: 400,
+  10: 409,
+  11: 400,
+  12: 501,
+  13: 500,
+  14: 503,
+  15: 500,
+  16: 401,
+};
 /** The gRPC code behind an injected HTTP status, for a gateway-shaped error body. */
-const CODE_FOR_STATUS: Record<number, number> = { 400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 499: 1, 500: 13, 501: 12, 503: 14, 504: 4 };
+const CODE_FOR_STATUS: Record<number, number> = {
+  400: 3,
+  401: 16,
+  403: 7,
+  404: 5,
+  409: 6,
+  429: 8,
+  499: 1,
+  500: 13,
+  501: 12,
+  503: 14,
+  504: 4,
+};
 
 class GrpcError extends Error {
   readonly code: number;
@@ -143,21 +257,59 @@ interface Route {
 
 /** Every other member and coupon route of PassKit's gateway: they decide 404 vs 501, and answer "not modelled". */
 const UNMODELLED_ROUTES = [
-  "POST /members/program", "PUT /members/program", "GET /members/program/{id}", "POST /members/program/copy", "DELETE /members/program/{id}",
-  "GET /members/programs", "POST /members/programs/list", "POST /members/tier", "PUT /members/tier", "GET /members/tier/{programId}/{tierId}",
-  "DELETE /members/tier/{programId}/{tierId}", "GET /members/tiers", "POST /members/tiers/list", "POST /members/member/public",
-  "POST /members/member/checkIn", "POST /members/member/checkOut", "GET /members/member/list/{programId}", "PUT /members/member/segment",
-  "DELETE /members/member/segment", "DELETE /members/bulk", "GET /members/count/{programId}", "POST /members/count/{programId}",
-  "GET /members/member/messages", "GET /members/member/meta/{id}", "PUT /members/member/expiry", "POST /members/program/count/events/{programId}",
-  "POST /members/program/list/events/{programId}", "GET /members/member/events/meta/{id}", "POST /members/member/list/events/{id}",
-  "DELETE /members/program/events/{programId}", "DELETE /members/member/events/{id}", "DELETE /members/member/events/id/{id}",
+  "POST /members/program",
+  "PUT /members/program",
+  "GET /members/program/{id}",
+  "POST /members/program/copy",
+  "DELETE /members/program/{id}",
+  "GET /members/programs",
+  "POST /members/programs/list",
+  "POST /members/tier",
+  "PUT /members/tier",
+  "GET /members/tier/{programId}/{tierId}",
+  "DELETE /members/tier/{programId}/{tierId}",
+  "GET /members/tiers",
+  "POST /members/tiers/list",
+  "POST /members/member/public",
+  "POST /members/member/checkIn",
+  "POST /members/member/checkOut",
+  "GET /members/member/list/{programId}",
+  "PUT /members/member/segment",
+  "DELETE /members/member/segment",
+  "DELETE /members/bulk",
+  "GET /members/count/{programId}",
+  "POST /members/count/{programId}",
+  "GET /members/member/messages",
+  "GET /members/member/meta/{id}",
+  "PUT /members/member/expiry",
+  "POST /members/program/count/events/{programId}",
+  "POST /members/program/list/events/{programId}",
+  "GET /members/member/events/meta/{id}",
+  "POST /members/member/list/events/{id}",
+  "DELETE /members/program/events/{programId}",
+  "DELETE /members/member/events/{id}",
+  "DELETE /members/member/events/id/{id}",
   "GET /members/enrol/url/program/{id}",
-  "POST /coupon/singleUse/campaign", "PUT /coupon/singleUse/campaign", "GET /coupon/singleUse/campaign/{id}", "DELETE /coupon/singleUse/campaign/{id}",
-  "GET /coupon/singleUse/campaigns", "POST /coupon/singleUse/campaigns/list", "GET /coupon/singleUse/campaign/{classId}/analytics",
-  "POST /coupon/singleUse/offer", "PUT /coupon/singleUse/offer", "GET /coupon/singleUse/offer/{id}", "DELETE /coupon/singleUse/offer/{id}",
-  "GET /coupon/singleUse/offers", "POST /coupon/singleUse/offers/list", "PUT /coupon/singleUse/coupon/externalId",
-  "DELETE /coupon/singleUse/coupons/bulk", "GET /coupon/singleUse/coupons/{couponCampaignId}", "GET /coupon/singleUse/coupons/count/{couponCampaignId}",
-  "POST /coupon/singleUse/coupons/count/{couponCampaignId}", "POST /coupon/singleUse/campaign/copy", "GET /coupon/singleUse/campaign/meta/{id}",
+  "POST /coupon/singleUse/campaign",
+  "PUT /coupon/singleUse/campaign",
+  "GET /coupon/singleUse/campaign/{id}",
+  "DELETE /coupon/singleUse/campaign/{id}",
+  "GET /coupon/singleUse/campaigns",
+  "POST /coupon/singleUse/campaigns/list",
+  "GET /coupon/singleUse/campaign/{classId}/analytics",
+  "POST /coupon/singleUse/offer",
+  "PUT /coupon/singleUse/offer",
+  "GET /coupon/singleUse/offer/{id}",
+  "DELETE /coupon/singleUse/offer/{id}",
+  "GET /coupon/singleUse/offers",
+  "POST /coupon/singleUse/offers/list",
+  "PUT /coupon/singleUse/coupon/externalId",
+  "DELETE /coupon/singleUse/coupons/bulk",
+  "GET /coupon/singleUse/coupons/{couponCampaignId}",
+  "GET /coupon/singleUse/coupons/count/{couponCampaignId}",
+  "POST /coupon/singleUse/coupons/count/{couponCampaignId}",
+  "POST /coupon/singleUse/campaign/copy",
+  "GET /coupon/singleUse/campaign/meta/{id}",
 ];
 
 function route(spec: string, handle?: Handler): Route {
@@ -249,7 +401,12 @@ export class FakePassKitPlatform {
 
   /** Calls whose token was accepted (what PassKit would bill and rate-limit). */
   apiCalls(method?: string, pathIncludes?: string): RecordedCall[] {
-    return this.calls.filter((call) => call.authError === undefined && (!method || call.method === method) && (!pathIncludes || new URL(call.url).pathname.includes(pathIncludes)));
+    return this.calls.filter(
+      (call) =>
+        call.authError === undefined &&
+        (!method || call.method === method) &&
+        (!pathIncludes || new URL(call.url).pathname.includes(pathIncludes)),
+    );
   }
 
   inject(fault: Fault): void {
@@ -266,7 +423,10 @@ export class FakePassKitPlatform {
 
   /** Declares programs (→ tier ids) and coupon campaigns (→ offer ids), as created in PassKit's portal. */
   seed(catalog: { programs?: Record<string, string[]>; couponCampaigns?: Record<string, string[]> }): void {
-    for (const [store, entries] of [[this.members, catalog.programs], [this.coupons, catalog.couponCampaigns]] as const) {
+    for (const [store, entries] of [
+      [this.members, catalog.programs],
+      [this.coupons, catalog.couponCampaigns],
+    ] as const) {
       for (const [classId, ids] of Object.entries(entries ?? {})) {
         const known = store.catalog.get(classId) ?? new Set<string>();
         for (const id of ids) known.add(id);
@@ -373,7 +533,8 @@ export class FakePassKitPlatform {
         otherMethod = true;
         continue;
       }
-      if (!candidate.handle) return new GrpcError(CODE.Unimplemented, `fake: ${candidate.method} ${candidate.template} is not modelled`).response();
+      if (!candidate.handle)
+        return new GrpcError(CODE.Unimplemented, `fake: ${candidate.method} ${candidate.template} is not modelled`).response();
       try {
         return candidate.handle(params, body);
       } catch (error) {
@@ -391,7 +552,9 @@ export class FakePassKitPlatform {
     return [
       route("POST /members/member", (_, body) => this.enrol(body)),
       route("GET /members/member/id/{id}", ([id = ""]) => json(this.get(members, id))),
-      route("GET /members/member/externalId/{programId}/{externalId}", ([programId = "", externalId = ""]) => json(this.getByExternalId(members, programId, externalId))),
+      route("GET /members/member/externalId/{programId}/{externalId}", ([programId = "", externalId = ""]) =>
+        json(this.getByExternalId(members, programId, externalId)),
+      ),
       route("PUT /members/member", (_, body) => this.updateMember(body)),
       route("DELETE /members/member", (_, body) => this.remove(members, decodeBody(body, MEMBER), "Member")),
       route("PUT /members/member/points/earn", (_, body) => this.points(body, "earn")),
@@ -403,12 +566,16 @@ export class FakePassKitPlatform {
       route("POST /members/member/list/{programId}", ([programId = ""], body) => this.list(members, programId, body, MEMBER_FILTER_FIELDS)),
       route("POST /coupon/singleUse/coupon", (_, body) => this.createCoupon(body)),
       route("GET /coupon/singleUse/coupon/{id}", ([id = ""]) => json(this.get(coupons, id))),
-      route("GET /coupon/singleUse/coupon/externalId/{couponCampaignId}/{externalId}", ([campaignId = "", externalId = ""]) => json(this.getByExternalId(coupons, campaignId, externalId))),
+      route("GET /coupon/singleUse/coupon/externalId/{couponCampaignId}/{externalId}", ([campaignId = "", externalId = ""]) =>
+        json(this.getByExternalId(coupons, campaignId, externalId)),
+      ),
       route("PUT /coupon/singleUse/coupon", (_, body) => this.updateCoupon(body, false)),
       route("PUT /coupon/singleUse/coupon/redeem", (_, body) => this.updateCoupon(body, true)),
       route("DELETE /coupon/singleUse/coupon", (_, body) => this.remove(coupons, decodeBody(body, COUPON), "Coupon")),
       route("PATCH /coupon/singleUse/coupon/person", (_, body) => this.patchPerson(coupons, body)),
-      route("POST /coupon/singleUse/coupons/list/{couponCampaignId}", ([campaignId = ""], body) => this.list(coupons, campaignId, body, COUPON_FILTER_FIELDS)),
+      route("POST /coupon/singleUse/coupons/list/{couponCampaignId}", ([campaignId = ""], body) =>
+        this.list(coupons, campaignId, body, COUPON_FILTER_FIELDS),
+      ),
     ];
   }
 
@@ -464,7 +631,14 @@ export class FakePassKitPlatform {
     if (tierId) this.moveTier(member, tierId);
     Object.assign(member, next);
     this.touch(member);
-    return json({ id: member.id, externalId: member.externalId, programId: member.programId, points: member.points, secondaryPoints: member.secondaryPoints, tierPoints: member.tierPoints });
+    return json({
+      id: member.id,
+      externalId: member.externalId,
+      programId: member.programId,
+      points: member.points,
+      secondaryPoints: member.secondaryPoints,
+      tierPoints: member.tierPoints,
+    });
   }
 
   /** ChangeTierRequest names the member `memberId` / `externalMemberId`, unlike every other body. */
@@ -477,9 +651,22 @@ export class FakePassKitPlatform {
     const at = timestamp(this.now());
     const { id, externalId, groupingIdentifier, tierId, programId, person } = member;
     return json({
-      id: this.newId(), member: structuredClone({ id, externalId, groupingIdentifier, tierId, programId, person }),
-      eventType: "EVENT_MEMBER_TIER_CHANGED", address: "", lat: 0, lon: 0, alt: 0, externalId: "", externalUserId: "",
-      externalDeviceId: "", externalServiceId: "", metaData: {}, notes: "", date: at, retainedUntilDate: null, created: at,
+      id: this.newId(),
+      member: structuredClone({ id, externalId, groupingIdentifier, tierId, programId, person }),
+      eventType: "EVENT_MEMBER_TIER_CHANGED",
+      address: "",
+      lat: 0,
+      lon: 0,
+      alt: 0,
+      externalId: "",
+      externalUserId: "",
+      externalDeviceId: "",
+      externalServiceId: "",
+      metaData: {},
+      notes: "",
+      date: at,
+      retainedUntilDate: null,
+      created: at,
     });
   }
 
@@ -524,11 +711,15 @@ export class FakePassKitPlatform {
     const body = decodeBody(text, COUPON);
     checkPerson(body.person, "Coupon.Person");
     const coupon = this.coupons.locate(body, "Coupon");
-    if (coupon.status === "REDEEMED") throw new GrpcError(CODE.FailedPrecondition, redeem ? "coupon already redeemed" : "coupon is redeemed and can no longer be updated");
+    if (coupon.status === "REDEEMED")
+      throw new GrpcError(CODE.FailedPrecondition, redeem ? "coupon already redeemed" : "coupon is redeemed and can no longer be updated");
     write(coupon, body, COUPON_WRITABLE, COUPON, false);
     if (redeem) {
       coupon.status = "REDEEMED";
-      coupon.redemptionDetails = { ...((body.redemptionDetails as Json | null) ?? decodeMessage({}, REDEMPTION, "")), redemptionDate: timestamp(this.now()) };
+      coupon.redemptionDetails = {
+        ...((body.redemptionDetails as Json | null) ?? decodeMessage({}, REDEMPTION, "")),
+        redemptionDate: timestamp(this.now()),
+      };
     }
     this.touch(coupon);
     return json({ id: coupon.id });
@@ -560,7 +751,8 @@ export class FakePassKitPlatform {
     if (!body.person) throw invalid("PersonRequest", "person", "required");
     checkPerson(body.person, "PersonRequest.Person");
     const record = store.locate(body, "PersonRequest", "id", "externalId", "classId");
-    if (store === this.coupons && record.status === "REDEEMED") throw new GrpcError(CODE.FailedPrecondition, "coupon is redeemed and can no longer be updated");
+    if (store === this.coupons && record.status === "REDEEMED")
+      throw new GrpcError(CODE.FailedPrecondition, "coupon is redeemed and can no longer be updated");
     record.person = personOf(body.person as Json, record.person as Json | null);
     this.touch(record);
     return json({ id: record.id });
@@ -579,8 +771,10 @@ export class FakePassKitPlatform {
       const filters = (body.filters as Json | null) ?? decodeMessage({}, FILTERS, "");
       const groups = filters.filterGroups as Json[];
       for (const filter of groups.flatMap((group) => group.fieldFilters as Json[])) {
-        if (!filterFields.includes(str(filter.filterField))) throw new GrpcError(CODE.InvalidArgument, `unsupported filterField ${JSON.stringify(filter.filterField)}`);
-        if (filter.filterOperator !== "eq") throw new GrpcError(CODE.InvalidArgument, `unsupported filterOperator ${JSON.stringify(filter.filterOperator)}`);
+        if (!filterFields.includes(str(filter.filterField)))
+          throw new GrpcError(CODE.InvalidArgument, `unsupported filterField ${JSON.stringify(filter.filterField)}`);
+        if (filter.filterOperator !== "eq")
+          throw new GrpcError(CODE.InvalidArgument, `unsupported filterOperator ${JSON.stringify(filter.filterOperator)}`);
       }
       const offset = Math.max(0, num(filters.offset));
       const limit = num(filters.limit) > 0 ? num(filters.limit) : DEFAULT_LIST_LIMIT;
@@ -605,7 +799,10 @@ export class FakePassKitPlatform {
   /** A duplicate externalId is AlreadyExists, 409 [field]; the message is [unknown]. */
   private checkUnique(store: Store, classId: string, externalId: string): void {
     if (externalId && store.find(classId, externalId)) {
-      throw new GrpcError(CODE.AlreadyExists, `${store.noun} with externalId already exists in this ${store.noun === "member" ? "program" : "campaign"}`);
+      throw new GrpcError(
+        CODE.AlreadyExists,
+        `${store.noun} with externalId already exists in this ${store.noun === "member" ? "program" : "campaign"}`,
+      );
     }
   }
 
@@ -737,7 +934,8 @@ function decodeValue(value: unknown, kind: Kind, path: string): unknown {
         break;
       case "uint64":
         // protojson writes 64-bit integers as strings.
-        if ((Number.isSafeInteger(value) && (value as number) >= 0) || (typeof value === "string" && /^\d{1,20}$/.test(value))) return String(value);
+        if ((Number.isSafeInteger(value) && (value as number) >= 0) || (typeof value === "string" && /^\d{1,20}$/.test(value)))
+          return String(value);
         break;
       case "timestamp": {
         const parsed = typeof value === "string" ? parseTimestamp(value) : undefined;
@@ -782,7 +980,8 @@ function parseTimestamp(text: string): string | undefined {
   const [year, month, day, hour, minute, second] = parts.slice(1, 7).map(Number) as [number, number, number, number, number, number];
   const date = new Date(0);
   date.setUTCFullYear(year, month - 1, day);
-  if (year < 1 || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) return undefined;
+  if (year < 1 || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59)
+    return undefined;
   const ms = Date.parse(text.replace(/\.(\d+)/, (_, digits: string) => `.${digits.padEnd(3, "0").slice(0, 3)}`));
   return Number.isNaN(ms) ? undefined : timestamp(ms);
 }
@@ -851,17 +1050,36 @@ function matchesGroup(record: Json, group: Json): boolean {
 
 function blankPassMetaData(): Json {
   return {
-    status: "PASS_ISSUED", lifecycleEvents: [], utm: null, altId: "", issueIpAddress: "", installIpAddress: "", renderLocation: null,
-    renderIpAddress: "", installUserAgent: "", renderUserAgent: "", installDeviceAttributes: [], renderDeviceAttributes: [],
-    issueAt: null, renderedAt: null, firstInstalledAt: null, lastInstalledAt: null, firstUninstalledAt: null, lastUninstalledAt: null,
-    invalidatedAt: null, lastUpdatedAt: null,
+    status: "PASS_ISSUED",
+    lifecycleEvents: [],
+    utm: null,
+    altId: "",
+    issueIpAddress: "",
+    installIpAddress: "",
+    renderLocation: null,
+    renderIpAddress: "",
+    installUserAgent: "",
+    renderUserAgent: "",
+    installDeviceAttributes: [],
+    renderDeviceAttributes: [],
+    issueAt: null,
+    renderedAt: null,
+    firstInstalledAt: null,
+    lastInstalledAt: null,
+    firstUninstalledAt: null,
+    lastUninstalledAt: null,
+    invalidatedAt: null,
+    lastUpdatedAt: null,
   };
 }
 
 function faultAnswer(fault: Fault): Response {
   if (fault.status) {
     const error = { code: CODE_FOR_STATUS[fault.status] ?? 2, message: `injected ${fault.status}`, details: [] };
-    return new Response(fault.body ?? JSON.stringify(error), { status: fault.status, headers: { "Content-Type": "application/json", ...fault.headers } });
+    return new Response(fault.body ?? JSON.stringify(error), {
+      status: fault.status,
+      headers: { "Content-Type": "application/json", ...fault.headers },
+    });
   }
   return new Response(fault.body ?? "<html>Service Unavailable</html>", { status: 200, headers: { "Content-Type": "text/html" } });
 }

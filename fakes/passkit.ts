@@ -44,8 +44,18 @@ interface StoredPass {
 }
 
 const PASS_FIELDS = new Set([
-  "templateName", "campaignName", "userDefinedId", "recoveryEmail", "expiryDate", "isVoided", "isRedeemed",
-  "isInvalid", "dynamicData", "dynamicImages", "dynamicBackfields", "passbook",
+  "templateName",
+  "campaignName",
+  "userDefinedId",
+  "recoveryEmail",
+  "expiryDate",
+  "isVoided",
+  "isRedeemed",
+  "isInvalid",
+  "dynamicData",
+  "dynamicImages",
+  "dynamicBackfields",
+  "passbook",
 ]);
 const BOOLEAN_FIELDS = ["isVoided", "isRedeemed", "isInvalid"] as const;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
@@ -108,8 +118,13 @@ export class FakePassKit {
     const url = new URL(request.url);
     const fault = this.faults.take(request.method, url.pathname + url.search, body);
     if (fault?.latencyMs) await sleep(fault.latencyMs, request.signal);
-    if (fault?.status) return new Response(fault.body ?? JSON.stringify({ error: `injected ${fault.status}` }), { status: fault.status, headers: { "Content-Type": "application/json", ...fault.headers } });
-    if (fault?.malformed) return new Response(fault.body ?? "<html>Service Unavailable</html>", { status: 200, headers: { "Content-Type": "text/html" } });
+    if (fault?.status)
+      return new Response(fault.body ?? JSON.stringify({ error: `injected ${fault.status}` }), {
+        status: fault.status,
+        headers: { "Content-Type": "application/json", ...fault.headers },
+      });
+    if (fault?.malformed)
+      return new Response(fault.body ?? "<html>Service Unavailable</html>", { status: 200, headers: { "Content-Type": "text/html" } });
     return this.route(request.method, url, body);
   }
 
@@ -174,8 +189,10 @@ export class FakePassKit {
   private update(pass: StoredPass, body: string): Response {
     const fields = parseFields(body);
     if (fields instanceof Response) return fields;
-    if (fields.campaignName !== undefined && fields.campaignName !== pass.campaignName) return json({ error: "campaignName cannot change" }, 400);
-    if (fields.userDefinedId !== undefined && fields.userDefinedId !== pass.userDefinedId) return json({ error: "userDefinedId cannot change" }, 400);
+    if (fields.campaignName !== undefined && fields.campaignName !== pass.campaignName)
+      return json({ error: "campaignName cannot change" }, 400);
+    if (fields.userDefinedId !== undefined && fields.userDefinedId !== pass.userDefinedId)
+      return json({ error: "userDefinedId cannot change" }, 400);
     if (pass.isInvalid && fields.isInvalid === false) return json({ error: "an invalidated pass cannot be made valid again" }, 400);
     apply(pass, fields);
     pass.updatedAt = new Date().toISOString();
@@ -207,7 +224,8 @@ export class FakePassKit {
     }
     if (jwtHeader.alg !== "HS256") return "alg must be HS256";
     if (claims.key !== this.options.apiKey) return "unknown key";
-    if (typeof claims.iat !== "number" || Math.abs(Date.now() / 1000 - claims.iat) > this.options.maxClockSkewSeconds) return "iat missing or out of range";
+    if (typeof claims.iat !== "number" || Math.abs(Date.now() / 1000 - claims.iat) > this.options.maxClockSkewSeconds)
+      return "iat missing or out of range";
     if (claims.url !== request.url) return "url claim does not match the request";
     if (claims.method !== request.method) return "method claim does not match the request";
     if (claims.signature !== (await sha256Hex(body))) return "signature claim does not match the body";

@@ -108,11 +108,15 @@ export async function startLocalFakes(options: LocalFakesOptions): Promise<Local
     const passkitAuthorization = async (method: string, url: string, body = "") =>
       passKitAuthorization(await signPassKitToken({ key: options.passkitKey, secret: options.passkitSecret, method, url, body }));
     const platformJwt = async () =>
-      platformAuthorization({ jwt: await signHs256(options.platformSecret, { uid: options.platformKey, ...tokenWindow(Math.floor(Date.now() / 1000)) }) });
+      platformAuthorization({
+        jwt: await signHs256(options.platformSecret, { uid: options.platformKey, ...tokenWindow(Math.floor(Date.now() / 1000)) }),
+      });
     /** A create through the platform fake's own route (strict checks included); its id. */
     const platformCreate = async (path: string, record: Record<string, string>, what: string): Promise<string> => {
       const headers = { Authorization: await platformJwt(), "Content-Type": "application/json" };
-      const response = await platform.handle(new Request(`${platformUrl}${path}`, { method: "POST", headers, body: JSON.stringify(record) }));
+      const response = await platform.handle(
+        new Request(`${platformUrl}${path}`, { method: "POST", headers, body: JSON.stringify(record) }),
+      );
       const text = await response.text();
       if (!response.ok) throw new Error(`seeding ${what} failed: ${response.status} ${text}`);
       return (JSON.parse(text) as { id: string }).id;
@@ -131,7 +135,8 @@ export async function startLocalFakes(options: LocalFakesOptions): Promise<Local
         const body = JSON.stringify(pass);
         const headers = { Authorization: await passkitAuthorization("POST", url, body), "Content-Type": "application/json" };
         const response = await passkit.handle(new Request(url, { method: "POST", headers, body }));
-        if (!response.ok) throw new Error(`seeding ${pass.campaignName}/${pass.userDefinedId} failed: ${response.status} ${await response.text()}`);
+        if (!response.ok)
+          throw new Error(`seeding ${pass.campaignName}/${pass.userDefinedId} failed: ${response.status} ${await response.text()}`);
       },
       seedMember: (member) => platformCreate("/members/member", member, `member ${member.programId}/${member.externalId}`),
       seedCoupon: (coupon) => platformCreate("/coupon/singleUse/coupon", coupon, `coupon ${coupon.campaignId}/${coupon.externalId}`),

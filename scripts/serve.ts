@@ -19,7 +19,7 @@ export function serveFake(fake: ServableFake, port: number, host = "127.0.0.1"):
     outgoing.on("close", () => abort.abort());
     try {
       const request = await toRequest(incoming, `http://${incoming.headers.host ?? `${host}:${port}`}`, abort.signal);
-      const response = await control(fake, request) ?? (await fake.handle(request));
+      const response = (await control(fake, request)) ?? (await fake.handle(request));
       outgoing.writeHead(response.status, Object.fromEntries(response.headers));
       outgoing.end(Buffer.from(await response.arrayBuffer()));
     } catch (error) {

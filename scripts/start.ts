@@ -40,7 +40,9 @@ const realPassKit = own?.PASSKIT_API_KEY !== undefined && own.PASSKIT_API_KEY !=
 const realBraze = own?.BRAZE_API_KEY !== undefined && own.BRAZE_API_KEY !== sample.BRAZE_API_KEY;
 // Members and coupons: a key other than the sample's, a long-lived token, or a REST URL of one's own.
 const realPlatform =
-  (own?.PASSKIT_REST_KEY !== undefined && own.PASSKIT_REST_KEY !== sample.PASSKIT_REST_KEY) || Boolean(own?.PASSKIT_REST_TOKEN) || Boolean(own?.PASSKIT_REST_URL);
+  (own?.PASSKIT_REST_KEY !== undefined && own.PASSKIT_REST_KEY !== sample.PASSKIT_REST_KEY) ||
+  Boolean(own?.PASSKIT_REST_TOKEN) ||
+  Boolean(own?.PASSKIT_REST_URL);
 // A .dev.vars copied before members and coupons existed has no REST credentials: the fake's sample
 // ones are lent (they are public, in .dev.vars.example), rather than members answering config_error.
 const lendSampleRestKey = !realPlatform && !secrets.PASSKIT_REST_KEY && !secrets.PASSKIT_REST_SECRET;
@@ -48,11 +50,13 @@ const lendSampleRestKey = !realPlatform && !secrets.PASSKIT_REST_KEY && !secrets
 const fakeRest = realPlatform || lendSampleRestKey ? sample : secrets;
 // Roles came later than some .dev.vars files: say which routes will answer config_error.
 for (const role of ["WEBHOOK_CREDENTIALS", "OPERATOR_CREDENTIALS"] as const) {
-  if (own && !own[role]) console.warn(`[start] .dev.vars has no ${role}: its routes answer config_error until you add it (see ${SAMPLE_FILE}).`);
+  if (own && !own[role])
+    console.warn(`[start] .dev.vars has no ${role}: its routes answer config_error until you add it (see ${SAMPLE_FILE}).`);
 }
 
 // One line instead of a stack trace, before anything has started.
-if (new Set(Object.values(PORTS)).size < Object.keys(PORTS).length) refuse(`PORT, PASSKIT_FAKE_PORT, BRAZE_FAKE_PORT and PLATFORM_FAKE_PORT must differ (${JSON.stringify(PORTS)})`);
+if (new Set(Object.values(PORTS)).size < Object.keys(PORTS).length)
+  refuse(`PORT, PASSKIT_FAKE_PORT, BRAZE_FAKE_PORT and PLATFORM_FAKE_PORT must differ (${JSON.stringify(PORTS)})`);
 for (const [name, port] of Object.entries(PORTS)) {
   await freePort(port).catch((error: NodeJS.ErrnoException) => {
     const why = error.code === "EADDRINUSE" ? "is in use" : `cannot be used (${error.code ?? error.message})`;
@@ -90,12 +94,23 @@ if (realPlatform) {
   args.push("--var", `PASSKIT_REST_URL:${fakes.platformUrl}`);
   if (lendSampleRestKey) {
     // Sample values of the fake, not secrets: the proxy needs them to sign its JWTs.
-    args.push("--var", `PASSKIT_REST_KEY:${sample.PASSKIT_REST_KEY ?? ""}`, "--var", `PASSKIT_REST_SECRET:${sample.PASSKIT_REST_SECRET ?? ""}`);
+    args.push(
+      "--var",
+      `PASSKIT_REST_KEY:${sample.PASSKIT_REST_KEY ?? ""}`,
+      "--var",
+      `PASSKIT_REST_SECRET:${sample.PASSKIT_REST_SECRET ?? ""}`,
+    );
     console.log(`[start] .dev.vars has no PASSKIT_REST_KEY/SECRET: using the sample ones of ${SAMPLE_FILE} for the platform fake.`);
   }
-  const programs = Object.entries(DEMO_CATALOG.programs).map(([id, tiers]) => `${id} (tiers ${tiers.join(", ")})`).join("; ");
-  const campaigns = Object.entries(DEMO_CATALOG.couponCampaigns).map(([id, offers]) => `${id} (offers ${offers.join(", ")})`).join("; ");
-  console.log(`[start] PassKit platform fake (members, coupons): ${fakes.platformUrl} (what it received: GET ${fakes.platformUrl}/__fake/state; a wallet install: POST ${fakes.platformUrl}/__fake/pass-status)`);
+  const programs = Object.entries(DEMO_CATALOG.programs)
+    .map(([id, tiers]) => `${id} (tiers ${tiers.join(", ")})`)
+    .join("; ");
+  const campaigns = Object.entries(DEMO_CATALOG.couponCampaigns)
+    .map(([id, offers]) => `${id} (offers ${offers.join(", ")})`)
+    .join("; ");
+  console.log(
+    `[start] PassKit platform fake (members, coupons): ${fakes.platformUrl} (what it received: GET ${fakes.platformUrl}/__fake/state; a wallet install: POST ${fakes.platformUrl}/__fake/pass-status)`,
+  );
   console.log(`[start]   program ${programs}; coupon campaign ${campaigns}`);
 }
 if (realBraze) {

@@ -29,14 +29,31 @@ export interface WranglerDevOptions {
 export async function startWranglerDev(options: WranglerDevOptions): Promise<WranglerDev> {
   const dir = throwawayDir("proxy-e2e-");
   const envFile = join(dir.path, ".env");
-  writeFileSync(envFile, Object.entries(options.vars).map(([key, value]) => `${key}=${JSON.stringify(value)}`).join("\n"));
+  writeFileSync(
+    envFile,
+    Object.entries(options.vars)
+      .map(([key, value]) => `${key}=${JSON.stringify(value)}`)
+      .join("\n"),
+  );
   const port = await freePort();
   // Wrangler on this very Node (22 under npm scripts), whatever `node` PATH would find first;
   // detached, so that stopping its group stops the workerd it starts too.
   const child = killOnExit(
     spawn(
       process.execPath,
-      [WRANGLER, "dev", "--ip", "127.0.0.1", "--port", String(port), "--env-file", envFile, "--persist-to", join(dir.path, "state"), "--show-interactive-dev-session=false"],
+      [
+        WRANGLER,
+        "dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        String(port),
+        "--env-file",
+        envFile,
+        "--persist-to",
+        join(dir.path, "state"),
+        "--show-interactive-dev-session=false",
+      ],
       { detached: true, env: { ...process.env, ...OFFLINE_ENV, CI: "true" }, stdio: ["ignore", "pipe", "pipe"] },
     ),
     { group: true },
@@ -49,7 +66,11 @@ export async function startWranglerDev(options: WranglerDevOptions): Promise<Wra
     await stopChild(child, { group: true });
     dir.remove();
   };
-  const ready = await until(async () => child.exitCode !== null || (await fetch(`${url}/health`)).ok, options.readyTimeoutMs ?? 60_000, 250);
+  const ready = await until(
+    async () => child.exitCode !== null || (await fetch(`${url}/health`)).ok,
+    options.readyTimeoutMs ?? 60_000,
+    250,
+  );
   if (ready && child.exitCode === null) return { url, output: () => log, stop };
   await stop();
   throw new Error(`wrangler dev did not become ready:\n${log}`);

@@ -62,9 +62,22 @@ app.onError((error, c) => {
     return problemResponse(CLIENT_GONE, requestId);
   }
   if (error instanceof PassKitError) {
-    log("warn", "upstream_failure", { requestId, callerRequestId, failure: error.failure.kind, reason: passKitProblem(error.failure).problem.detail });
+    log("warn", "upstream_failure", {
+      requestId,
+      callerRequestId,
+      failure: error.failure.kind,
+      reason: passKitProblem(error.failure).problem.detail,
+    });
     return problemResponse(passKitProblem(error.failure).problem, requestId);
   }
   log("error", "unhandled", { requestId, callerRequestId, message: error.message, stack: error.stack });
-  return problemResponse({ status: 500, code: "internal_error", title: "Internal error", detail: "The proxy failed unexpectedly; the request id is in the log." }, requestId);
+  return problemResponse(
+    {
+      status: 500,
+      code: "internal_error",
+      title: "Internal error",
+      detail: "The proxy failed unexpectedly; the request id is in the log.",
+    },
+    requestId,
+  );
 });

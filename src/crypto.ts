@@ -17,7 +17,6 @@ export async function hmacSha256(secret: string | Uint8Array<ArrayBuffer>, data:
   return new Uint8Array(await crypto.subtle.sign("HMAC", key, typeof data === "string" ? encoder.encode(data) : data));
 }
 
-
 export function hex(bytes: Uint8Array): string {
   let out = "";
   for (const byte of bytes) out += byte.toString(16).padStart(2, "0");

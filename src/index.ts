@@ -7,7 +7,7 @@ export { LifecycleLedger } from "./lifecycle/ledger.ts";
 export { IdentifierCoordinator } from "./machinery/coordinator.ts";
 
 export default {
-  fetch: (request, env, ctx) => hotLookup(request, env) ?? app.fetch(request, env, ctx),
+  fetch: (request: Request, env: Env, ctx: ExecutionContext) => hotLookup(request, env) ?? app.fetch(request, env, ctx),
   async queue(batch, env, _ctx) {
     if (batch.queue.endsWith("-dlq")) await consumeDeadLetterBatch(batch, env);
     else await consumeLifecycleBatch(batch, env);

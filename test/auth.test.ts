@@ -91,7 +91,10 @@ describe("every Braze-facing and operator route requires credentials", () => {
     );
     for (const key of PUBLIC_ROUTES) {
       const [method, path] = key.split(" ");
-      expect(app.routes.some((route) => route.method === method && route.path === path), key).toBe(true);
+      expect(
+        app.routes.some((route) => route.method === method && route.path === path),
+        key,
+      ).toBe(true);
     }
   });
 
@@ -196,7 +199,10 @@ describe("valid credentials", () => {
     const passkit = installPassKit();
     const first = await call("POST", "/v1/passes", { auth: basic(BRAZE_LINE), body: { ...validCreate, userDefinedId: "user-old-line" } });
     expect(first.status, await first.clone().text()).toBe(201);
-    const second = await call("POST", "/v1/passes", { auth: basic(ROTATING_LINE), body: { ...validCreate, userDefinedId: "user-new-line" } });
+    const second = await call("POST", "/v1/passes", {
+      auth: basic(ROTATING_LINE),
+      body: { ...validCreate, userDefinedId: "user-new-line" },
+    });
     expect(second.status, await second.clone().text()).toBe(201);
     expect(passkit.findPass(validCreate.campaignName, "user-old-line")).toBeDefined();
     expect(passkit.findPass(validCreate.campaignName, "user-new-line")).toBeDefined();
@@ -205,7 +211,10 @@ describe("valid credentials", () => {
   it("a password that itself contains ':' is accepted whole", async () => {
     expect(ROTATING_LINE).toBe("rotating:new:pass:with:colons");
     installPassKit();
-    const response = await call("DELETE", passPath("summer-loyalty", "user-123"), { auth: basic(ROTATING_LINE), headers: { "X-Dry-Run": "true" } });
+    const response = await call("DELETE", passPath("summer-loyalty", "user-123"), {
+      auth: basic(ROTATING_LINE),
+      headers: { "X-Dry-Run": "true" },
+    });
     expect(response.status, await response.clone().text()).toBe(200);
     expect(outboundRequests()).toEqual([]);
   });
@@ -213,7 +222,10 @@ describe("valid credentials", () => {
   it("the scheme name is case-insensitive, as RFC 7617 says", async () => {
     installPassKit();
     for (const scheme of ["basic", "BASIC", "bAsIc"]) {
-      const response = await call("DELETE", passPath("summer-loyalty", "user-123"), { auth: `${scheme} ${btoa(BRAZE_LINE)}`, headers: { "X-Dry-Run": "true" } });
+      const response = await call("DELETE", passPath("summer-loyalty", "user-123"), {
+        auth: `${scheme} ${btoa(BRAZE_LINE)}`,
+        headers: { "X-Dry-Run": "true" },
+      });
       expect(response.status, scheme).toBe(200);
     }
   });
@@ -306,7 +318,8 @@ describe("matchCredential", () => {
 
 describe("roles (contract §9): each route demands exactly its role", () => {
   /** The role each route belongs to, by path. */
-  const roleOf = (path: string) => (path.startsWith("/v1/lifecycle/passkit") ? "webhook" : path.startsWith("/v1/lifecycle/") ? "operator" : "braze");
+  const roleOf = (path: string) =>
+    path.startsWith("/v1/lifecycle/passkit") ? "webhook" : path.startsWith("/v1/lifecycle/") ? "operator" : "braze";
   const CREDENTIALS = { braze: BASIC, webhook: WEBHOOK_BASIC, operator: OPERATOR_BASIC } as const;
 
   it("walks every protected route: another role's valid credential gets the same 401 as a wrong password, and touches nothing", async () => {
@@ -344,7 +357,16 @@ describe("roles (contract §9): each route demands exactly its role", () => {
     async (variable, path) => {
       vi.spyOn(console, "error").mockImplementation(() => undefined);
       const ctx = createExecutionContext();
-      const response = await app.request(path, { method: path.endsWith("passkit") ? "POST" : "GET", headers: { Authorization: WEBHOOK_BASIC, "Content-Type": "application/json" }, body: path.endsWith("passkit") ? "{}" : undefined }, { ...env, [variable]: undefined }, ctx);
+      const response = await app.request(
+        path,
+        {
+          method: path.endsWith("passkit") ? "POST" : "GET",
+          headers: { Authorization: WEBHOOK_BASIC, "Content-Type": "application/json" },
+          body: path.endsWith("passkit") ? "{}" : undefined,
+        },
+        { ...env, [variable]: undefined },
+        ctx,
+      );
       await waitOnExecutionContext(ctx);
       expect(response.status).toBe(500);
       const problem = await response.json<{ code: string; detail: string }>();

@@ -37,7 +37,16 @@ const TEST_TAB_DISPATCH_ID = "dispatch_id_for_unsent_campaign";
 const PROGRAM = "loyalty-program";
 const COUPON_CAMPAIGN = "spring-sale";
 
-const WEBHOOKS = ["pass-create", "pass-update", "pass-invalidate", "member-enrol", "member-update", "member-points", "coupon-issue", "coupon-redeem"] as const;
+const WEBHOOKS = [
+  "pass-create",
+  "pass-update",
+  "pass-invalidate",
+  "member-enrol",
+  "member-update",
+  "member-points",
+  "coupon-issue",
+  "coupon-redeem",
+] as const;
 const LOOKUPS = ["pass-lookup", "member-lookup", "coupon-lookup"] as const;
 type WebhookName = (typeof WEBHOOKS)[number];
 type LookupName = (typeof LOOKUPS)[number];
@@ -124,7 +133,9 @@ function contextOf(user: BrazeUser, dispatchId: string): Record<string, unknown>
 
 const engine = new Liquid();
 type TagImpl = { url: string; options: Record<string, string | true>; liquid: Liquid };
-const brazeConnectedContent = Object.getPrototypeOf((engine.parse(`{% connected_content ${WORKER}/ %}`)[0] as unknown as { impl: object }).impl) as {
+const brazeConnectedContent = Object.getPrototypeOf(
+  (engine.parse(`{% connected_content ${WORKER}/ %}`)[0] as unknown as { impl: object }).impl,
+) as {
   parse: (...args: unknown[]) => void;
 };
 
@@ -144,7 +155,10 @@ engine.registerTag("connected_content", {
     lookups.push({ url, status: response.status });
     if (response.status >= 200 && response.status < 300) {
       const json = await response.json<Record<string, unknown>>();
-      (ctx.environments as Record<string, unknown>)[String(tag.options.save ?? "connected")] = { ...json, __http_status_code__: response.status };
+      (ctx.environments as Record<string, unknown>)[String(tag.options.save ?? "connected")] = {
+        ...json,
+        __http_status_code__: response.status,
+      };
     }
     return "";
   },
@@ -195,7 +209,13 @@ type Message = { sent: string } | { aborted: string };
 async function renderMessage(name: LookupName, user: BrazeUser): Promise<Message> {
   try {
     const text = await engine.render(engine.parse(template(name)), contextOf(user, nextDispatchId()));
-    return { sent: text.split("\n").map((line) => line.trim()).filter(Boolean).join("\n") };
+    return {
+      sent: text
+        .split("\n")
+        .map((line) => line.trim())
+        .filter(Boolean)
+        .join("\n"),
+    };
   } catch (error) {
     if (error instanceof Error && error.name === "AbortError") return { aborted: error.message };
     throw error;
@@ -238,7 +258,9 @@ describe("README 'Setting up Braze'", () => {
       const [head = "", body] = text.split("\n\n");
       const [requestLine = "", ...headerLines] = head.split("\n");
       expect(requestLine, name).toMatch(/^(POST|PUT|DELETE) https:\/\/<your-worker>\/v1\/.+$/);
-      const headers = Object.fromEntries(headerLines.map((line) => [line.slice(0, line.indexOf(": ")), line.slice(line.indexOf(": ") + 2)]));
+      const headers = Object.fromEntries(
+        headerLines.map((line) => [line.slice(0, line.indexOf(": ")), line.slice(line.indexOf(": ") + 2)]),
+      );
       expect(headers, name).toEqual({
         ...(body === undefined ? {} : { "Content-Type": "application/json" }),
         Authorization: AUTH_PLACEHOLDER,
@@ -246,9 +268,13 @@ describe("README 'Setting up Braze'", () => {
       });
       // The user id is escaped wherever it goes: url_param_escape in the URL, json_escape in the body.
       expect(requestLine.replaceAll("{{${user_id} | url_param_escape}}", ""), name).not.toContain("${");
-      if (body !== undefined) expect(body.match(/\{\{\$\{(user_id|first_name|last_name)\}(?! \| (default: '' \| )?json_escape)/g), name).toBeNull();
+      if (body !== undefined)
+        expect(body.match(/\{\{\$\{(user_id|first_name|last_name)\}(?! \| (default: '' \| )?json_escape)/g), name).toBeNull();
     }
-    for (const name of LOOKUPS) expect(template(name), name).toMatch(/^\{% connected_content https:\/\/<your-worker>\/v1\/\S+\/\{\{\$\{user_id\} \| url_param_escape\}\} :basic_auth passkit_proxy /);
+    for (const name of LOOKUPS)
+      expect(template(name), name).toMatch(
+        /^\{% connected_content https:\/\/<your-worker>\/v1\/\S+\/\{\{\$\{user_id\} \| url_param_escape\}\} :basic_auth passkit_proxy /,
+      );
   });
 });
 
@@ -259,8 +285,17 @@ describe("passes (PassKit v3), rendered for awkward users", () => {
     expect(created.status).toBe(201);
     const answer = await created.json<{ id: string; url: string }>();
     const stored = passkit.findPass("summer-loyalty", user.user_id)!;
-    expect(answer).toEqual({ id: stored.id, url: `https://q.passkit.net/~/#/p/${stored.id}`, campaignName: "summer-loyalty", userDefinedId: user.user_id });
-    expect(stored).toMatchObject({ templateName: "gold-member", dynamicData: { firstName: user.first_name ?? "", lastName: user.last_name ?? "" }, passbook: { relevantDate: "2026-12-24T18:00:00Z" } });
+    expect(answer).toEqual({
+      id: stored.id,
+      url: `https://q.passkit.net/~/#/p/${stored.id}`,
+      campaignName: "summer-loyalty",
+      userDefinedId: user.user_id,
+    });
+    expect(stored).toMatchObject({
+      templateName: "gold-member",
+      dynamicData: { firstName: user.first_name ?? "", lastName: user.last_name ?? "" },
+      passbook: { relevantDate: "2026-12-24T18:00:00Z" },
+    });
     // No email: "" is not sent to PassKit at all (contract §8.1).
     const [sent] = passkit.apiCalls("POST");
     expect(JSON.parse(sent!.body).recoveryEmail).toBe(user.email_address);
@@ -278,7 +313,9 @@ describe("passes (PassKit v3), rendered for awkward users", () => {
 
     const updated = await send(await renderWebhook("pass-update", user));
     expect(updated.status).toBe(200);
-    expect(passkit.findPass("summer-loyalty", user.user_id)!.dynamicData).toMatchObject({ points: String(user.custom_attribute?.loyalty_points ?? 0) });
+    expect(passkit.findPass("summer-loyalty", user.user_id)!.dynamicData).toMatchObject({
+      points: String(user.custom_attribute?.loyalty_points ?? 0),
+    });
 
     const invalidated = await send(await renderWebhook("pass-invalidate", user));
     expect(invalidated.status).toBe(200);
@@ -329,7 +366,11 @@ describe("members (PassKit Membership), rendered for awkward users", () => {
       ...(user.custom_attribute?.loyalty_points === undefined ? {} : { points: user.custom_attribute.loyalty_points }),
       metaData: { signupSource: "braze" },
     });
-    expect(member).toMatchObject({ tierId: "base", points: user.custom_attribute?.loyalty_points ?? 0, metaData: { signupSource: "braze" } });
+    expect(member).toMatchObject({
+      tierId: "base",
+      points: user.custom_attribute?.loyalty_points ?? 0,
+      metaData: { signupSource: "braze" },
+    });
 
     const calls = platform.calls.length;
     const retried = await send(enrol);
@@ -382,7 +423,12 @@ describe("coupons (PassKit Single-use coupons), rendered for awkward users", () 
     expect(issued.status).toBe(201);
     const answer = await issued.json<{ id: string; url: string }>();
     const coupon = platform.findCoupon(COUPON_CAMPAIGN, user.user_id)!;
-    expect(answer).toEqual({ id: coupon.id, url: `https://pub1.pskt.io/${coupon.id}`, campaignId: COUPON_CAMPAIGN, externalId: user.user_id });
+    expect(answer).toEqual({
+      id: coupon.id,
+      url: `https://pub1.pskt.io/${coupon.id}`,
+      campaignId: COUPON_CAMPAIGN,
+      externalId: user.user_id,
+    });
     expect(coupon).toMatchObject({ offerId: "ten-off", status: "UNREDEEMED", metaData: { channel: "braze" } });
     const [sent] = platformWrites();
     expect(JSON.parse(sent!.body).person).toEqual({
@@ -394,7 +440,9 @@ describe("coupons (PassKit Single-use coupons), rendered for awkward users", () 
     expect((await send(issue)).status).toBe(201);
     expect(platform.calls.length).toBe(calls);
 
-    expect(await renderMessage("coupon-lookup", user)).toEqual({ sent: `Your 10% off is still waiting: <a href="${answer.url}">add it to your wallet</a>.` });
+    expect(await renderMessage("coupon-lookup", user)).toEqual({
+      sent: `Your 10% off is still waiting: <a href="${answer.url}">add it to your wallet</a>.`,
+    });
     expect(lookups).toEqual([{ url: lookupUrl("coupons", COUPON_CAMPAIGN, user), status: 200 }]);
 
     const dispatchId = nextDispatchId();
@@ -403,10 +451,18 @@ describe("coupons (PassKit Single-use coupons), rendered for awkward users", () 
     const redeemed = await send(redeem);
     expect(redeemed.status).toBe(200);
     const view = await redeemed.json();
-    expect(view).toMatchObject({ id: coupon.id, externalId: user.user_id, redeemed: true, status: "REDEEMED", redemptionDate: expect.any(String) });
+    expect(view).toMatchObject({
+      id: coupon.id,
+      externalId: user.user_id,
+      redeemed: true,
+      status: "REDEEMED",
+      redemptionDate: expect.any(String),
+    });
     const redeemCalls = platform.apiCalls("PUT", "/redeem");
     expect(redeemCalls).toHaveLength(1);
-    expect(JSON.parse(redeemCalls[0]!.body)).toMatchObject({ redemptionDetails: { redemptionSource: "braze", redemptionReference: dispatchId } });
+    expect(JSON.parse(redeemCalls[0]!.body)).toMatchObject({
+      redemptionDetails: { redemptionSource: "braze", redemptionReference: dispatchId },
+    });
 
     const before = platform.calls.length;
     const retried = await send(redeem);

@@ -30,7 +30,9 @@ const queuedNames = () => send.mock.calls.map(([body]) => (body as { name: strin
 
 describe("1. empty means absent (§8.1)", () => {
   it("creates the pass of a Braze user without an email: the empty recoveryEmail and expiryDate are not sent", async () => {
-    const response = await call("POST", "/v1/passes", { body: { ...validCreate, recoveryEmail: "", expiryDate: " ", isVoided: "", dynamicData: { firstName: "" } } });
+    const response = await call("POST", "/v1/passes", {
+      body: { ...validCreate, recoveryEmail: "", expiryDate: " ", isVoided: "", dynamicData: { firstName: "" } },
+    });
     expect(response.status).toBe(201);
     expect(JSON.parse(passkit.apiCalls("POST")[0]!.body)).toEqual({ ...validCreate, dynamicData: { firstName: "" } });
   });
@@ -74,12 +76,20 @@ describe("2. Idempotency-Key takes any value, on every write (§8.2)", () => {
     const replayed = await call("PUT", path, { body: { isVoided: true }, headers });
     expect(replayed.headers.get("Idempotent-Replayed")).toBe("true");
     expect((await call("DELETE", path, { headers: { "Idempotency-Key": "dispatch-8-user-123" } })).status).toBe(200);
-    expect((await call("DELETE", path, { headers: { "Idempotency-Key": "dispatch-8-user-123" } })).headers.get("Idempotent-Replayed")).toBe("true");
+    expect((await call("DELETE", path, { headers: { "Idempotency-Key": "dispatch-8-user-123" } })).headers.get("Idempotent-Replayed")).toBe(
+      "true",
+    );
     expect(passkit.calls.length).toBe(calls + 2); // the delete's read and write, once
     passkit.inject({ method: "POST", status: 400, body: JSON.stringify({ error: "no such template" }) });
-    const refusal = await call("POST", "/v1/passes", { body: { ...validCreate, userDefinedId: "u2" }, headers: { "Idempotency-Key": "k-u2" } });
+    const refusal = await call("POST", "/v1/passes", {
+      body: { ...validCreate, userDefinedId: "u2" },
+      headers: { "Idempotency-Key": "k-u2" },
+    });
     expect(refusal.status).toBe(422);
-    const refusedAgain = await call("POST", "/v1/passes", { body: { ...validCreate, userDefinedId: "u2" }, headers: { "Idempotency-Key": "k-u2" } });
+    const refusedAgain = await call("POST", "/v1/passes", {
+      body: { ...validCreate, userDefinedId: "u2" },
+      headers: { "Idempotency-Key": "k-u2" },
+    });
     expect(refusedAgain.status).toBe(422);
     expect(refusedAgain.headers.get("Idempotent-Replayed")).toBe("true");
   });
@@ -115,7 +125,11 @@ describe("4. concurrent repeats of one key make one upstream write (§8.2)", () 
   /** A create under the production default PASSKIT_TIMEOUT_MS (10 s; the tests bind 1 s). */
   const slowCreate = async (headers: Record<string, string>) => {
     const ctx = createExecutionContext();
-    const init = { method: "POST", headers: { Authorization: BASIC, "Content-Type": "application/json", ...headers }, body: JSON.stringify(validCreate) };
+    const init = {
+      method: "POST",
+      headers: { Authorization: BASIC, "Content-Type": "application/json", ...headers },
+      body: JSON.stringify(validCreate),
+    };
     const response = await app.request("/v1/passes", init, { ...env, PASSKIT_TIMEOUT_MS: "10000" }, ctx);
     await waitOnExecutionContext(ctx);
     return response;
@@ -164,7 +178,15 @@ describe("5. lookups never go back in time (§8.3)", () => {
   it("ends every interleaving of concurrent updates and lookups with the cache showing PassKit's final state (property)", async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.record({ start: fc.integer({ min: 0, max: 60 }), latency: fc.integer({ min: 0, max: 120 }), voided: fc.boolean(), points: fc.integer({ min: 0, max: 99 }) }), { minLength: 2, maxLength: 5 }),
+        fc.array(
+          fc.record({
+            start: fc.integer({ min: 0, max: 60 }),
+            latency: fc.integer({ min: 0, max: 120 }),
+            voided: fc.boolean(),
+            points: fc.integer({ min: 0, max: 99 }),
+          }),
+          { minLength: 2, maxLength: 5 },
+        ),
         fc.array(fc.record({ start: fc.integer({ min: 0, max: 120 }), latency: fc.integer({ min: 0, max: 120 }) }), { maxLength: 5 }),
         async (updates, lookups) => {
           passkit.reset();
@@ -289,7 +311,9 @@ describe("9. upstream answers are bounded (§8.7)", () => {
   });
 
   it("refuses an answer whose Content-Length says it is over 1 MiB before reading any of it", async () => {
-    vi.mocked(globalThis.fetch).mockImplementation(async () => new Response("{}", { status: 200, headers: { "Content-Length": "41943040" } }));
+    vi.mocked(globalThis.fetch).mockImplementation(
+      async () => new Response("{}", { status: 200, headers: { "Content-Length": "41943040" } }),
+    );
     expect((await call("GET", passPath("c", "u"))).status).toBe(502);
   });
 });
@@ -298,7 +322,17 @@ it("keeps answering a write whose client hung up: the write runs to its end and 
   passkit.inject({ method: "POST", latencyMs: 200 });
   const ctx = createExecutionContext();
   const abort = new AbortController();
-  const pending = app.request("/v1/passes", { method: "POST", headers: { Authorization: BASIC, "Content-Type": "application/json" }, body: JSON.stringify(validCreate), signal: abort.signal }, env, ctx);
+  const pending = app.request(
+    "/v1/passes",
+    {
+      method: "POST",
+      headers: { Authorization: BASIC, "Content-Type": "application/json" },
+      body: JSON.stringify(validCreate),
+      signal: abort.signal,
+    },
+    env,
+    ctx,
+  );
   abort.abort();
   await Promise.resolve(pending).catch(() => undefined);
   await waitOnExecutionContext(ctx);

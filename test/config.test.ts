@@ -55,17 +55,27 @@ const missing: [string, ConfigCase][] = [
 const malformed: [string, ConfigCase][] = [
   [
     "a PROXY_CREDENTIALS line has no ':'",
-    { variable: "PROXY_CREDENTIALS", value: "braze:correct horse battery staple\nrotating-line-without-colon", secretValues: ["rotating-line-without-colon"] },
+    {
+      variable: "PROXY_CREDENTIALS",
+      value: "braze:correct horse battery staple\nrotating-line-without-colon",
+      secretValues: ["rotating-line-without-colon"],
+    },
   ],
   [
     "a PROXY_CREDENTIALS line has an empty password",
     { variable: "PROXY_CREDENTIALS", value: "braze:\nrotating:s3cr3t-next", secretValues: ["s3cr3t-next"] },
   ],
   ["PASSKIT_REGION is not a region", { variable: "PASSKIT_REGION", value: "eu" }],
-  ["PASSKIT_REST_URL is not a PassKit host, so the REST token would go elsewhere", { variable: "PASSKIT_REST_URL", value: "https://api.pub1.passkit.io.attacker.example" }],
+  [
+    "PASSKIT_REST_URL is not a PassKit host, so the REST token would go elsewhere",
+    { variable: "PASSKIT_REST_URL", value: "https://api.pub1.passkit.io.attacker.example" },
+  ],
   ["PASSKIT_PASS_BASE_URL is plain http", { variable: "PASSKIT_PASS_BASE_URL", value: "http://pub1.pskt.io" }],
   ["PASSKIT_API_URL is http:// on a public host", { variable: "PASSKIT_API_URL", value: "http://api-pass.passkit.net/v3" }],
-  ["PASSKIT_API_URL is http:// on a host that only starts with localhost", { variable: "PASSKIT_API_URL", value: "http://localhost.attacker.example/v3" }],
+  [
+    "PASSKIT_API_URL is http:// on a host that only starts with localhost",
+    { variable: "PASSKIT_API_URL", value: "http://localhost.attacker.example/v3" },
+  ],
   ["PASSKIT_API_URL hides a public host behind 127.0.0.1@", { variable: "PASSKIT_API_URL", value: "http://127.0.0.1@attacker.example/v3" }],
   ["PASSKIT_API_URL is not a URL", { variable: "PASSKIT_API_URL", value: "api-pass.passkit.net/v3" }],
   ["BRAZE_REST_ENDPOINT is http:// on a public host", { variable: "BRAZE_REST_ENDPOINT", value: "http://rest.iad-01.braze.com" }],
@@ -75,54 +85,72 @@ const malformed: [string, ConfigCase][] = [
   ["PASS_CACHE_TTL_SECONDS is 59, under KV's minimum of 60", { variable: "PASS_CACHE_TTL_SECONDS", value: "59" }],
   ["PASS_CACHE_TTL_SECONDS is a fractional number binding", { variable: "PASS_CACHE_TTL_SECONDS", value: 90.5 }],
   ["PASS_CACHE_TTL_SECONDS is a duration string", { variable: "PASS_CACHE_TTL_SECONDS", value: "1h" }],
-  ["PASSKIT_API_URL carries a query that would end up before /passes", { variable: "PASSKIT_API_URL", value: "https://api-pass.passkit.net/v3?region=eu" }],
-  ["BRAZE_REST_ENDPOINT ends in a fragment that would swallow /users/track", { variable: "BRAZE_REST_ENDPOINT", value: "https://rest.iad-01.braze.com/#" }],
-  ["BRAZE_REST_ENDPOINT is not a Braze host, so the API key would go elsewhere", { variable: "BRAZE_REST_ENDPOINT", value: "https://rest.iad-01.braze.com.attacker.example" }],
+  [
+    "PASSKIT_API_URL carries a query that would end up before /passes",
+    { variable: "PASSKIT_API_URL", value: "https://api-pass.passkit.net/v3?region=eu" },
+  ],
+  [
+    "BRAZE_REST_ENDPOINT ends in a fragment that would swallow /users/track",
+    { variable: "BRAZE_REST_ENDPOINT", value: "https://rest.iad-01.braze.com/#" },
+  ],
+  [
+    "BRAZE_REST_ENDPOINT is not a Braze host, so the API key would go elsewhere",
+    { variable: "BRAZE_REST_ENDPOINT", value: "https://rest.iad-01.braze.com.attacker.example" },
+  ],
   ["PASSKIT_API_URL carries credentials", { variable: "PASSKIT_API_URL", value: "https://user:pass@api-pass.passkit.net/v3" }],
   ["PASSKIT_PASS_URL_TEMPLATE has no {passId}", { variable: "PASSKIT_PASS_URL_TEMPLATE", value: "https://q.passkit.net/~/#/p/" }],
-  ["PASSKIT_PASS_URL_TEMPLATE would put javascript: links in messages", { variable: "PASSKIT_PASS_URL_TEMPLATE", value: "javascript:alert('{passId}')" }],
+  [
+    "PASSKIT_PASS_URL_TEMPLATE would put javascript: links in messages",
+    { variable: "PASSKIT_PASS_URL_TEMPLATE", value: "javascript:alert('{passId}')" },
+  ],
   ["PASSKIT_PASS_URL_TEMPLATE is plain http", { variable: "PASSKIT_PASS_URL_TEMPLATE", value: "http://q.passkit.net/~/#/p/{passId}" }],
 ];
 
 describe("a misconfigured proxy fails closed and says which variable is wrong", () => {
-  it.each([...missing, ...malformed])("when %s, a create is answered 500 config_error naming it, and PassKit is never called", async (_name, { variable, value, secretValues = [] }) => {
-    const passkit = installPassKit();
-    const log = vi.spyOn(console, "error").mockImplementation(() => {});
+  it.each([...missing, ...malformed])(
+    "when %s, a create is answered 500 config_error naming it, and PassKit is never called",
+    async (_name, { variable, value, secretValues = [] }) => {
+      const passkit = installPassKit();
+      const log = vi.spyOn(console, "error").mockImplementation(() => {});
 
-    const response = await send("/v1/passes", createInit(), { [variable]: value });
-    const text = await response.text();
+      const response = await send("/v1/passes", createInit(), { [variable]: value });
+      const text = await response.text();
 
-    expect(response.status, text).toBe(500);
-    expect(response.headers.get("Content-Type")).toBe("application/problem+json");
-    const body = JSON.parse(text) as { code: string; detail: string; errors?: { pointer: string; detail: string }[]; requestId: string };
-    expect(body.code).toBe("config_error");
-    expect(body.detail).toContain(variable);
-    expect(body.errors).toContainEqual(expect.objectContaining({ pointer: `/${variable}` }));
-    expect(body.requestId).toBe(response.headers.get("X-Request-Id"));
-    for (const secret of [...SECRET_VALUES, ...secretValues]) {
-      expect(text).not.toContain(secret);
-      expect(JSON.stringify(log.mock.calls)).not.toContain(secret);
-    }
-    expect(JSON.stringify(log.mock.calls)).toContain(variable);
+      expect(response.status, text).toBe(500);
+      expect(response.headers.get("Content-Type")).toBe("application/problem+json");
+      const body = JSON.parse(text) as { code: string; detail: string; errors?: { pointer: string; detail: string }[]; requestId: string };
+      expect(body.code).toBe("config_error");
+      expect(body.detail).toContain(variable);
+      expect(body.errors).toContainEqual(expect.objectContaining({ pointer: `/${variable}` }));
+      expect(body.requestId).toBe(response.headers.get("X-Request-Id"));
+      for (const secret of [...SECRET_VALUES, ...secretValues]) {
+        expect(text).not.toContain(secret);
+        expect(JSON.stringify(log.mock.calls)).not.toContain(secret);
+      }
+      expect(JSON.stringify(log.mock.calls)).toContain(variable);
 
-    expect(passkit.calls).toEqual([]);
-    expect(vi.mocked(globalThis.fetch)).not.toHaveBeenCalled();
-  });
+      expect(passkit.calls).toEqual([]);
+      expect(vi.mocked(globalThis.fetch)).not.toHaveBeenCalled();
+    },
+  );
 
-  it.each(malformed)("when %s, GET /health reports the same config_error, so monitoring notices", async (_name, { variable, value, secretValues = [] }) => {
-    installPassKit();
-    vi.spyOn(console, "error").mockImplementation(() => {});
+  it.each(malformed)(
+    "when %s, GET /health reports the same config_error, so monitoring notices",
+    async (_name, { variable, value, secretValues = [] }) => {
+      installPassKit();
+      vi.spyOn(console, "error").mockImplementation(() => {});
 
-    const response = await send("/health", {}, { [variable]: value });
-    const text = await response.text();
+      const response = await send("/health", {}, { [variable]: value });
+      const text = await response.text();
 
-    expect(response.status, text).toBe(500);
-    const body = JSON.parse(text) as { code: string; detail: string };
-    expect(body.code).toBe("config_error");
-    expect(body.detail).toContain(variable);
-    for (const secret of [...SECRET_VALUES, ...secretValues]) expect(text).not.toContain(secret);
-    expect(vi.mocked(globalThis.fetch)).not.toHaveBeenCalled();
-  });
+      expect(response.status, text).toBe(500);
+      const body = JSON.parse(text) as { code: string; detail: string };
+      expect(body.code).toBe("config_error");
+      expect(body.detail).toContain(variable);
+      for (const secret of [...SECRET_VALUES, ...secretValues]) expect(text).not.toContain(secret);
+      expect(vi.mocked(globalThis.fetch)).not.toHaveBeenCalled();
+    },
+  );
 
   it("names every broken variable at once, so an operator fixes them in one deploy", async () => {
     installPassKit();
@@ -133,16 +161,19 @@ describe("a misconfigured proxy fails closed and says which variable is wrong", 
     expect(body.errors.map((e) => e.pointer).sort()).toEqual(["/MAX_BODY_BYTES", "/PASSKIT_REGION", "/PASS_CACHE_TTL_SECONDS"]);
   });
 
-  it.each(missing)("when %s, GET /health still answers 200 and names what is configured, never a value", async (_name, { variable, value }) => {
-    installPassKit();
-    vi.spyOn(console, "error").mockImplementation(() => {});
-    const response = await send("/health", {}, { [variable]: value });
-    const text = await response.text();
-    expect(response.status, text).toBe(200);
-    const body = JSON.parse(text) as { products: Record<string, boolean> };
-    expect(body.products.passes).toBe(variable === "PROXY_CREDENTIALS");
-    for (const secret of SECRET_VALUES) expect(text).not.toContain(secret);
-  });
+  it.each(missing)(
+    "when %s, GET /health still answers 200 and names what is configured, never a value",
+    async (_name, { variable, value }) => {
+      installPassKit();
+      vi.spyOn(console, "error").mockImplementation(() => {});
+      const response = await send("/health", {}, { [variable]: value });
+      const text = await response.text();
+      expect(response.status, text).toBe(200);
+      const body = JSON.parse(text) as { products: Record<string, boolean> };
+      expect(body.products.passes).toBe(variable === "PROXY_CREDENTIALS");
+      for (const secret of SECRET_VALUES) expect(text).not.toContain(secret);
+    },
+  );
 
   it("without BRAZE_API_KEY, passes are still created (the relay waits for the key) and /health says the relay is not configured", async () => {
     const passkit = installPassKit();
@@ -156,7 +187,11 @@ describe("a misconfigured proxy fails closed and says which variable is wrong", 
   it("a caller without credentials also gets the config error, never a pass (the proxy fails closed)", async () => {
     installPassKit();
     vi.spyOn(console, "error").mockImplementation(() => {});
-    const response = await send("/v1/passes", { ...createInit(), headers: { "Content-Type": "application/json" } }, { PROXY_CREDENTIALS: undefined });
+    const response = await send(
+      "/v1/passes",
+      { ...createInit(), headers: { "Content-Type": "application/json" } },
+      { PROXY_CREDENTIALS: undefined },
+    );
     expect(response.status).toBe(500);
     expect(((await response.json()) as { code: string }).code).toBe("config_error");
     expect(vi.mocked(globalThis.fetch)).not.toHaveBeenCalled();
@@ -202,9 +237,12 @@ describe("a valid configuration", () => {
     expect(config.PASSKIT_WEBHOOK_SECRET).toBeUndefined();
   });
 
-  it.each(["http://localhost:8787/v3", "http://[::1]:8787/v3", "https://api-pass.passkit.net/v3/"])("PASSKIT_API_URL %s is accepted, without a trailing slash", (url) => {
-    expect(loadConfig(envWith({ PASSKIT_API_URL: url })).PASSKIT_API_URL).toBe(url.replace(/\/$/, ""));
-  });
+  it.each(["http://localhost:8787/v3", "http://[::1]:8787/v3", "https://api-pass.passkit.net/v3/"])(
+    "PASSKIT_API_URL %s is accepted, without a trailing slash",
+    (url) => {
+      expect(loadConfig(envWith({ PASSKIT_API_URL: url })).PASSKIT_API_URL).toBe(url.replace(/\/$/, ""));
+    },
+  );
 
   it.each([
     ["BRAZE_MAX_OBJECTS_PER_REQUEST", "1", 1],

@@ -4,7 +4,13 @@ import { env } from "cloudflare:workers";
 import type { FakeBraze } from "../fakes/braze.ts";
 import worker from "../src/index.ts";
 import { ledger } from "../src/lifecycle/ledger.ts";
-import { consumeLifecycleBatch, FULL_BATCH, MAX_DELIVERY_ATTEMPTS, MAX_QUEUE_DELAY_SECONDS, type ConsumeOptions } from "../src/lifecycle/consumer.ts";
+import {
+  consumeLifecycleBatch,
+  FULL_BATCH,
+  MAX_DELIVERY_ATTEMPTS,
+  MAX_QUEUE_DELAY_SECONDS,
+  type ConsumeOptions,
+} from "../src/lifecycle/consumer.ts";
 import { MAX_RATE_LIMIT_WAIT_SECONDS, rateLimitWait } from "../src/braze/client.ts";
 import { lifecycleMessageSchema } from "../src/lifecycle/events.ts";
 import { installFakes, lifecycleMessage, resetAll } from "./helpers.ts";
@@ -14,7 +20,9 @@ let braze: FakeBraze;
 let sendBatch: MockInstance<Queue["sendBatch"]>;
 beforeEach(() => {
   braze = installFakes().braze;
-  sendBatch = vi.spyOn(env.LIFECYCLE_EVENTS, "sendBatch").mockResolvedValue({ metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } });
+  sendBatch = vi
+    .spyOn(env.LIFECYCLE_EVENTS, "sendBatch")
+    .mockResolvedValue({ metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } });
 });
 afterEach(async () => {
   vi.restoreAllMocks();
@@ -64,7 +72,14 @@ describe("lifecycle consumer", () => {
       external_id: "user-0",
       name: "passkit_pass_installed",
       time: "2026-11-26T10:00:00.000Z",
-      properties: { campaign_name: "summer-loyalty", pass_id: "pass-0", pass_url: "https://q.passkit.net/~/#/p/pass-0", source: "passkit_webhook", product: "pass", platform: "apple" },
+      properties: {
+        campaign_name: "summer-loyalty",
+        pass_id: "pass-0",
+        pass_url: "https://q.passkit.net/~/#/p/pass-0",
+        source: "passkit_webhook",
+        product: "pass",
+        platform: "apple",
+      },
     });
     expect(await ledger(env).isDelivered(bodies[1]!.eventId)).toBe(true);
   });
@@ -158,7 +173,9 @@ describe("lifecycle consumer", () => {
       const second = await run([first.resent[0]!.body], 1, options);
       expect(second.acked).toEqual(["m0"]);
       expect(second.retried).toEqual({});
-      expect(second.resent.map((r) => [r.body.notBefore, r.delaySeconds])).toEqual([[first.resent[0]!.body.notBefore, MAX_QUEUE_DELAY_SECONDS]]);
+      expect(second.resent.map((r) => [r.body.notBefore, r.delaySeconds])).toEqual([
+        [first.resent[0]!.body.notBefore, MAX_QUEUE_DELAY_SECONDS],
+      ]);
 
       // 24 h: the remainder, 6 h.
       clock.now = t0 + 24 * HOUR;
@@ -193,7 +210,9 @@ describe("lifecycle consumer", () => {
         expect(delay).toBeGreaterThanOrEqual(118);
         expect(delay).toBeLessThanOrEqual(123);
       }
-      expect(error.mock.calls.map(([line]) => line)).toContainEqual(expect.objectContaining({ event: "rate_limit_resend_failed", events: 2 }));
+      expect(error.mock.calls.map(([line]) => line)).toContainEqual(
+        expect.objectContaining({ event: "rate_limit_resend_failed", events: 2 }),
+      );
 
       const last = await run(await messages(1, 5), MAX_DELIVERY_ATTEMPTS);
       expect(last.acked).toEqual(["m0"]);
@@ -256,7 +275,10 @@ describe("lifecycle consumer", () => {
 
   it("dead-letters the events a 201 lists in errors, with Braze's reason, and acks the rest", async () => {
     const bodies = await messages(3);
-    braze.inject({ status: 201, body: JSON.stringify({ message: "success", errors: [{ type: "'external_id' is blocklisted", input_array: "events", index: 1 }] }) });
+    braze.inject({
+      status: 201,
+      body: JSON.stringify({ message: "success", errors: [{ type: "'external_id' is blocklisted", input_array: "events", index: 1 }] }),
+    });
     const { acked } = await run(bodies);
     expect(acked).toEqual(["m0", "m1", "m2"]);
     const { items } = await ledger(env).listDeadLetters(10);
@@ -273,7 +295,13 @@ describe("lifecycle consumer", () => {
     const early = await run(await messages(1), 1);
     expect(early.retried.m0).toBeGreaterThanOrEqual(150);
     expect(error.mock.calls.map(([line]) => line)).toContainEqual(
-      expect.objectContaining({ level: "error", event: "braze_retry", status: 401, reason: "braze_auth: Braze answered 401", action: expect.stringContaining("BRAZE_API_KEY") }),
+      expect.objectContaining({
+        level: "error",
+        event: "braze_retry",
+        status: 401,
+        reason: "braze_auth: Braze answered 401",
+        action: expect.stringContaining("BRAZE_API_KEY"),
+      }),
     );
     const last = await run(await messages(1), MAX_DELIVERY_ATTEMPTS);
     expect(last.acked).toEqual(["m0"]);
@@ -286,23 +314,34 @@ describe("lifecycle consumer", () => {
     const error = vi.spyOn(console, "error").mockImplementation(() => undefined);
     const real = env.LIFECYCLE_LEDGER.getByName("ledger");
     vi.spyOn(env.LIFECYCLE_LEDGER, "getByName").mockReturnValue(
-      new Proxy(real, { get: (target, property) => (property === "complete" ? () => Promise.reject(new Error("storage overloaded")) : Reflect.get(target, property)) }),
+      new Proxy(real, {
+        get: (target, property) =>
+          property === "complete" ? () => Promise.reject(new Error("storage overloaded")) : Reflect.get(target, property),
+      }),
     );
     const { acked, retried } = await run(await messages(2));
     expect(acked).toEqual(["m0", "m1"]);
     expect(retried).toEqual({});
     expect(braze.events).toHaveLength(2);
-    expect(error.mock.calls.map(([line]) => line)).toContainEqual(expect.objectContaining({ event: "ledger_complete_failed", reason: expect.stringContaining("storage overloaded") }));
+    expect(error.mock.calls.map(([line]) => line)).toContainEqual(
+      expect.objectContaining({ event: "ledger_complete_failed", reason: expect.stringContaining("storage overloaded") }),
+    );
   });
 
   describe("leases in the ledger", () => {
     async function runWith(env2: typeof env, bodies: unknown[]) {
-      const batch = createMessageBatch("passkit-lifecycle", bodies.map((body, i) => ({ id: `m${i}`, timestamp: new Date(), attempts: 1, body })));
+      const batch = createMessageBatch(
+        "passkit-lifecycle",
+        bodies.map((body, i) => ({ id: `m${i}`, timestamp: new Date(), attempts: 1, body })),
+      );
       const retries = new Map(batch.messages.map((message) => [message.id, vi.spyOn(message, "retry")]));
       const ctx = createExecutionContext();
       await worker.queue(batch, env2, ctx);
       const result = await getQueueResult(batch, ctx);
-      return { acked: [...result.explicitAcks].sort(), retried: Object.fromEntries(result.retryMessages.map((r) => [r.msgId, retries.get(r.msgId)!.mock.calls[0]![0]])) };
+      return {
+        acked: [...result.explicitAcks].sort(),
+        retried: Object.fromEntries(result.retryMessages.map((r) => [r.msgId, retries.get(r.msgId)!.mock.calls[0]![0]])),
+      };
     }
     const smallChunks = () => ({ ...env, BRAZE_MAX_OBJECTS_PER_REQUEST: "2" });
 
@@ -365,14 +404,19 @@ describe("lifecycle consumer", () => {
   it("logs every dead-lettered event whole when the ledger cannot keep it, and lets the queue retry", async () => {
     const error = vi.spyOn(console, "error").mockImplementation(() => undefined);
     vi.spyOn(env.LIFECYCLE_LEDGER, "getByName").mockReturnValue(
-      new Proxy(env.LIFECYCLE_LEDGER.getByName("ledger"), { get: (target, property) => (property === "addDeadLetters" ? () => Promise.reject(new Error("ledger down")) : Reflect.get(target, property)) }),
+      new Proxy(env.LIFECYCLE_LEDGER.getByName("ledger"), {
+        get: (target, property) =>
+          property === "addDeadLetters" ? () => Promise.reject(new Error("ledger down")) : Reflect.get(target, property),
+      }),
     );
     const body = await lifecycleMessage(8);
     const batch = createMessageBatch("passkit-lifecycle-dlq", [{ id: "d1", timestamp: new Date(), attempts: 3, body }]);
     const ctx = createExecutionContext();
     await expect(worker.queue(batch, env, ctx)).rejects.toThrow("ledger down");
     const logged = error.mock.calls.map(([line]) => line);
-    expect(logged).toContainEqual(expect.objectContaining({ event: "dead_letter_not_stored", eventId: body.eventId, product: "pass", body }));
+    expect(logged).toContainEqual(
+      expect.objectContaining({ event: "dead_letter_not_stored", eventId: body.eventId, product: "pass", body }),
+    );
   });
 
   it("keeps what reaches the dead-letter queue in the ledger", async () => {

@@ -6,7 +6,13 @@ import { call, consume, installFakes, WEBHOOK_BASIC, resetAll } from "./helpers.
 
 const CAMPAIGN = "spring-sale";
 const couponPath = (externalId: string, suffix = "") => `/v1/coupons/${CAMPAIGN}/${encodeURIComponent(externalId)}${suffix}`;
-const issue = { campaignId: CAMPAIGN, offerId: "ten-off", externalId: "user-123", sku: "SKU-1", metaData: { channel: "email", code: "ABC" } };
+const issue = {
+  campaignId: CAMPAIGN,
+  offerId: "ten-off",
+  externalId: "user-123",
+  sku: "SKU-1",
+  metaData: { channel: "email", code: "ABC" },
+};
 
 type Problem = { code: string; errors?: { pointer: string }[] };
 
@@ -29,11 +35,25 @@ describe("a coupon's life through /v1/coupons", () => {
     const issued = await call("POST", "/v1/coupons", { body: issue });
     expect(issued.status).toBe(201);
     const { id, url } = await issued.json<{ id: string; url: string }>();
-    expect(platform.findCoupon(CAMPAIGN, "user-123")).toMatchObject({ id, offerId: "ten-off", status: "UNREDEEMED", metaData: { channel: "email", code: "ABC" } });
+    expect(platform.findCoupon(CAMPAIGN, "user-123")).toMatchObject({
+      id,
+      offerId: "ten-off",
+      status: "UNREDEEMED",
+      metaData: { channel: "email", code: "ABC" },
+    });
 
     const lookup = await call("GET", couponPath("user-123"));
     expect(lookup.headers.get("X-Cache")).toBe("HIT");
-    expect(await lookup.json()).toMatchObject({ id, url, campaignId: CAMPAIGN, offerId: "ten-off", redeemed: false, redemptionDate: null, installed: false, appleUrl: `${url}.pkpass` });
+    expect(await lookup.json()).toMatchObject({
+      id,
+      url,
+      campaignId: CAMPAIGN,
+      offerId: "ten-off",
+      redeemed: false,
+      redemptionDate: null,
+      installed: false,
+      appleUrl: `${url}.pkpass`,
+    });
 
     const first = await call("POST", couponPath("user-123", "/redeem"), { body: { redemptionDetails: { redemptionCode: "TILL-4" } } });
     expect(first.status).toBe(200);
@@ -42,7 +62,11 @@ describe("a coupon's life through /v1/coupons", () => {
     expect(second.status).toBe(200);
     expect(await second.json()).toMatchObject({ redeemed: true });
     expect(platform.apiCalls("PUT", "/redeem")).toHaveLength(1);
-    expect(JSON.parse(platform.apiCalls("PUT", "/redeem")[0]!.body)).toMatchObject({ id, campaignId: CAMPAIGN, redemptionDetails: { redemptionCode: "TILL-4" } });
+    expect(JSON.parse(platform.apiCalls("PUT", "/redeem")[0]!.body)).toMatchObject({
+      id,
+      campaignId: CAMPAIGN,
+      redemptionDetails: { redemptionCode: "TILL-4" },
+    });
     expect(await (await call("GET", couponPath("user-123"))).json()).toMatchObject({ redeemed: true });
 
     const voided = await call("DELETE", couponPath("user-123"));
@@ -104,5 +128,9 @@ async function signedRedeem(id: string): Promise<Request> {
   const { signHs256 } = await import("../src/crypto.ts");
   const now = Math.floor(Date.now() / 1000);
   const jwt = await signHs256("test-rest-secret", { uid: "test-rest-key", iat: now - 5, exp: now + 30 });
-  return new Request("http://[::1]:9/coupon/singleUse/coupon/redeem", { method: "PUT", headers: { Authorization: jwt }, body: JSON.stringify({ id, campaignId: CAMPAIGN }) });
+  return new Request("http://[::1]:9/coupon/singleUse/coupon/redeem", {
+    method: "PUT",
+    headers: { Authorization: jwt },
+    body: JSON.stringify({ id, campaignId: CAMPAIGN }),
+  });
 }

@@ -30,7 +30,10 @@ afterEach(async () => {
 
 describe("POST /v1/passes with Braze's own template", () => {
   it("refuses the template's impossible date with a 422 naming /passbook/relevantDate and calls nothing upstream", async () => {
-    const response = await call("POST", "/v1/passes", { body: brazeTemplate("2019-29-09T12:59:40Z"), headers: { "Content-Type": "text/plain" } });
+    const response = await call("POST", "/v1/passes", {
+      body: brazeTemplate("2019-29-09T12:59:40Z"),
+      headers: { "Content-Type": "text/plain" },
+    });
     expect(response.status).toBe(422);
     expect(response.headers.get("Content-Type")).toBe("application/problem+json");
     const problem = await response.json<{ code: string; errors: { pointer: string; detail: string }[] }>();
@@ -40,12 +43,20 @@ describe("POST /v1/passes with Braze's own template", () => {
   });
 
   it("creates the pass from the template with a valid date, trailing comma and all", async () => {
-    const response = await call("POST", "/v1/passes", { body: brazeTemplate("2019-09-29T12:59:40Z"), headers: { "Content-Type": "text/plain" } });
+    const response = await call("POST", "/v1/passes", {
+      body: brazeTemplate("2019-09-29T12:59:40Z"),
+      headers: { "Content-Type": "text/plain" },
+    });
     expect(response.status).toBe(201);
     const body = await response.json<Record<string, string>>();
     const stored = passkit.findPass("summer-loyalty", "user-123");
     expect(stored).toBeDefined();
-    expect(body).toEqual({ id: stored!.id, url: `https://q.passkit.net/~/#/p/${stored!.id}`, campaignName: "summer-loyalty", userDefinedId: "user-123" });
+    expect(body).toEqual({
+      id: stored!.id,
+      url: `https://q.passkit.net/~/#/p/${stored!.id}`,
+      campaignName: "summer-loyalty",
+      userDefinedId: "user-123",
+    });
     expect(stored!.dynamicData).toEqual({ firstName: "Ada", lastName: "Lovelace" });
     expect(stored!.passbook).toEqual({ relevantDate: "2019-09-29T12:59:40Z" });
     expect(stored!.recoveryEmail).toBe("ada@example.com");
@@ -80,11 +91,21 @@ describe("POST /v1/passes", () => {
     const firstBody = await first.json<{ id: string }>();
     const retry = await call("POST", "/v1/passes", { body: { ...validCreate, dynamicData: { firstName: "Ada", points: 150 } } });
     expect(retry.status).toBe(200);
-    expect(await retry.json()).toEqual({ ...firstBody, url: `https://q.passkit.net/~/#/p/${firstBody.id}`, campaignName: "summer-loyalty", userDefinedId: "user-123" });
+    expect(await retry.json()).toEqual({
+      ...firstBody,
+      url: `https://q.passkit.net/~/#/p/${firstBody.id}`,
+      campaignName: "summer-loyalty",
+      userDefinedId: "user-123",
+    });
     expect(passkit.passCount()).toBe(1);
     expect(passkit.findPass("summer-loyalty", "user-123")!.dynamicData).toEqual({ firstName: "Ada", points: 150 });
     // The identifier's coordinator knows the pass exists: read it, then update what differs.
-    expect(passkit.apiCalls().slice(1).map((c) => c.method)).toEqual(["GET", "PUT"]);
+    expect(
+      passkit
+        .apiCalls()
+        .slice(1)
+        .map((c) => c.method),
+    ).toEqual(["GET", "PUT"]);
     expect(JSON.parse(passkit.apiCalls("PUT")[0]!.body)).toEqual({ dynamicData: { firstName: "Ada", points: 150 } });
   });
 
@@ -157,7 +178,10 @@ describe("POST /v1/passes", () => {
   });
 
   it("answers a form body with 415 and an oversized body with 413", async () => {
-    const form = await call("POST", "/v1/passes", { body: "campaignName=c", headers: { "Content-Type": "application/x-www-form-urlencoded" } });
+    const form = await call("POST", "/v1/passes", {
+      body: "campaignName=c",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    });
     expect(form.status).toBe(415);
     const big = await call("POST", "/v1/passes", { body: { ...validCreate, dynamicData: { blob: "x".repeat(70_000) } } });
     expect(big.status).toBe(413);
@@ -195,7 +219,12 @@ describe("a client that hangs up mid-body (contract §9)", () => {
     });
     const { app } = await import("../src/app.ts");
     const { createExecutionContext } = await import("cloudflare:test");
-    const response = await app.request("/v1/passes", { method: "POST", headers: { Authorization: BASIC, "Content-Type": "application/json" }, body, duplex: "half" } as RequestInit, env, createExecutionContext());
+    const response = await app.request(
+      "/v1/passes",
+      { method: "POST", headers: { Authorization: BASIC, "Content-Type": "application/json" }, body, duplex: "half" } as RequestInit,
+      env,
+      createExecutionContext(),
+    );
     expect(response.status).toBe(499);
     expect(info.mock.calls.some(([line]) => (line as { event?: string }).event === "client_closed_request")).toBe(true);
     expect(error).not.toHaveBeenCalled();

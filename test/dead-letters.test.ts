@@ -9,13 +9,23 @@ const call: typeof callWorker = (method, path, options = {}) => callWorker(metho
 const LIST = "/v1/lifecycle/dead-letters";
 const REPLAY = "/v1/lifecycle/dead-letters/replay";
 
-type Listed = { id: number; eventId: string; reason: string; attempts: number; event: unknown; firstFailedAt: string; lastFailedAt: string };
+type Listed = {
+  id: number;
+  eventId: string;
+  reason: string;
+  attempts: number;
+  event: unknown;
+  firstFailedAt: string;
+  lastFailedAt: string;
+};
 type Page = { items: Listed[]; total: number; nextCursor: string | null };
 type Replayed = { replayed: number; skipped: { id: number; reason: string }[]; notFound?: number[]; remaining: number };
 
 let sendBatch: MockInstance<Queue["sendBatch"]>;
 beforeEach(() => {
-  sendBatch = vi.spyOn(env.LIFECYCLE_EVENTS, "sendBatch").mockResolvedValue({ metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } });
+  sendBatch = vi
+    .spyOn(env.LIFECYCLE_EVENTS, "sendBatch")
+    .mockResolvedValue({ metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } });
 });
 afterEach(async () => {
   vi.restoreAllMocks();
@@ -116,12 +126,15 @@ describe("GET /v1/lifecycle/dead-letters", () => {
     expect(page.nextCursor).toBe(String(page.items.at(-1)!.id));
   });
 
-  it.each(["limit=0", "limit=101", "limit=ten", "limit=2.5", "cursor=-1", "cursor=abc"])("refuses the query %s with a 400 problem", async (query) => {
-    const response = await call("GET", `${LIST}?${query}`);
-    expect(response.status).toBe(400);
-    expect(response.headers.get("Content-Type")).toBe("application/problem+json");
-    expect((await response.json<{ code: string }>()).code).toBe("invalid_query");
-  });
+  it.each(["limit=0", "limit=101", "limit=ten", "limit=2.5", "cursor=-1", "cursor=abc"])(
+    "refuses the query %s with a 400 problem",
+    async (query) => {
+      const response = await call("GET", `${LIST}?${query}`);
+      expect(response.status).toBe(400);
+      expect(response.headers.get("Content-Type")).toBe("application/problem+json");
+      expect((await response.json<{ code: string }>()).code).toBe("invalid_query");
+    },
+  );
 });
 
 describe("POST /v1/lifecycle/dead-letters/replay", () => {
@@ -142,7 +155,11 @@ describe("POST /v1/lifecycle/dead-letters/replay", () => {
   it("re-queues every replayable letter with {all: true} and keeps the ones without a user", async () => {
     const [a, noUser, b] = await seed([await deliverable(1), await withoutUser(2), await deliverable(3)]);
     const result = await (await replay({ all: true })).json<Replayed>();
-    expect(result).toEqual({ replayed: 2, skipped: [{ id: noUser!.id, reason: expect.stringMatching(/^not replayable: no_user/) }], remaining: 1 });
+    expect(result).toEqual({
+      replayed: 2,
+      skipped: [{ id: noUser!.id, reason: expect.stringMatching(/^not replayable: no_user/) }],
+      remaining: 1,
+    });
     expect(requeued()).toEqual([a!.event, b!.event]);
     expect(await stored()).toEqual([noUser!.eventId]);
   });

@@ -7,7 +7,7 @@ import { PROBLEM_CODES } from "../src/http/problem-codes.ts";
 /** The README's status table: `| status | \`code\` | …` rows. */
 function statusRows(): Map<string, number> {
   const rows = new Map<string, number>();
-  for (const match of readme.matchAll(/^\| (\d{3}) \| `([a-z_]+)` \|/gm)) rows.set(match[2]!, Number(match[1]));
+  for (const match of readme.matchAll(/^\|\s*(\d{3})\s*\|\s*`([a-z_]+)`\s*\|/gm)) rows.set(match[2]!, Number(match[1]));
   return rows;
 }
 

@@ -96,7 +96,10 @@ async function getMember(id: string): Promise<Record<string, unknown>> {
 }
 
 function ndjson(text: string): Record<string, unknown>[] {
-  return text.split("\n").filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+  return text
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
 // ---- Authentication ----
@@ -114,23 +117,72 @@ describe("the fake authenticates like PassKit's REST gateway", () => {
   const refused: { what: string; authorization: () => Promise<string | null>; message: string | RegExp }[] = [
     { what: "no Authorization header", authorization: async () => null, message: /not provided/ },
     { what: "a PKAuth prefix", authorization: async () => `PKAuth ${await freshToken()}`, message: "illegal base64 data at input byte 6" },
-    { what: "v3 claims (key instead of uid)", authorization: () => sign({ key: API_KEY, iat: seconds() - 10, exp: seconds() + 30 }), message: /uid/ },
-    { what: "another account's uid", authorization: () => sign({ uid: "someone-else", iat: seconds() - 10, exp: seconds() + 30 }), message: /uid/ },
-    { what: "an iat in the future", authorization: () => sign({ uid: API_KEY, iat: seconds() + 2, exp: seconds() + 30 }), message: "Token used before issued" },
-    { what: "an iat older than 60 s", authorization: () => sign({ uid: API_KEY, iat: seconds() - 61, exp: seconds() - 61 + 60 }), message: "jwt was issued too long ago" },
-    { what: "an expired token", authorization: () => sign({ uid: API_KEY, iat: seconds() - 40, exp: seconds() - 1 }), message: "token is expired" },
+    {
+      what: "v3 claims (key instead of uid)",
+      authorization: () => sign({ key: API_KEY, iat: seconds() - 10, exp: seconds() + 30 }),
+      message: /uid/,
+    },
+    {
+      what: "another account's uid",
+      authorization: () => sign({ uid: "someone-else", iat: seconds() - 10, exp: seconds() + 30 }),
+      message: /uid/,
+    },
+    {
+      what: "an iat in the future",
+      authorization: () => sign({ uid: API_KEY, iat: seconds() + 2, exp: seconds() + 30 }),
+      message: "Token used before issued",
+    },
+    {
+      what: "an iat older than 60 s",
+      authorization: () => sign({ uid: API_KEY, iat: seconds() - 61, exp: seconds() - 61 + 60 }),
+      message: "jwt was issued too long ago",
+    },
+    {
+      what: "an expired token",
+      authorization: () => sign({ uid: API_KEY, iat: seconds() - 40, exp: seconds() - 1 }),
+      message: "token is expired",
+    },
     { what: "no exp", authorization: () => sign({ uid: API_KEY, iat: seconds() - 10 }), message: /exp/ },
-    { what: "exp − iat over 60 s (a 1-hour token)", authorization: () => sign({ uid: API_KEY, iat: seconds() - 10, exp: seconds() + 3600 }), message: /60 seconds/ },
-    { what: "a bad signature", authorization: () => sign({ uid: API_KEY, iat: seconds() - 10, exp: seconds() + 30 }, { secret: "not-the-secret" }), message: "signature is invalid" },
-    { what: "alg HS512", authorization: () => sign({ uid: API_KEY, iat: seconds() - 10, exp: seconds() + 30 }, { alg: "HS512" }), message: /signing method/ },
-    { what: "an empty signature", authorization: async () => `${(await freshToken()).split(".").slice(0, 2).join(".")}.`, message: /signature is invalid|signing method/ },
-    { what: "Bearer <jwt>", authorization: async () => `Bearer ${await freshToken()}`, message: "tokenstring should not contain 'bearer '" },
-    { what: "a Bearer token when no long-lived token is configured", authorization: async () => "Bearer some-long-lived-token", message: /long-lived/ },
+    {
+      what: "exp − iat over 60 s (a 1-hour token)",
+      authorization: () => sign({ uid: API_KEY, iat: seconds() - 10, exp: seconds() + 3600 }),
+      message: /60 seconds/,
+    },
+    {
+      what: "a bad signature",
+      authorization: () => sign({ uid: API_KEY, iat: seconds() - 10, exp: seconds() + 30 }, { secret: "not-the-secret" }),
+      message: "signature is invalid",
+    },
+    {
+      what: "alg HS512",
+      authorization: () => sign({ uid: API_KEY, iat: seconds() - 10, exp: seconds() + 30 }, { alg: "HS512" }),
+      message: /signing method/,
+    },
+    {
+      what: "an empty signature",
+      authorization: async () => `${(await freshToken()).split(".").slice(0, 2).join(".")}.`,
+      message: /signature is invalid|signing method/,
+    },
+    {
+      what: "Bearer <jwt>",
+      authorization: async () => `Bearer ${await freshToken()}`,
+      message: "tokenstring should not contain 'bearer '",
+    },
+    {
+      what: "a Bearer token when no long-lived token is configured",
+      authorization: async () => "Bearer some-long-lived-token",
+      message: /long-lived/,
+    },
   ];
 
   for (const { what, authorization, message } of refused) {
     it(`refuses ${what} with 401, code 16, WWW-Authenticate, and changes nothing`, async () => {
-      const response = await send("POST", "/members/member", { programId: PROGRAM, tierId: "base", externalId: "u1" }, { authorization: await authorization() });
+      const response = await send(
+        "POST",
+        "/members/member",
+        { programId: PROGRAM, tierId: "base", externalId: "u1" },
+        { authorization: await authorization() },
+      );
       const body = await expectError(response, 401, 16, message);
       expect(response.headers.get("WWW-Authenticate")).toBe(body.message);
       expect(fake.memberCount()).toBe(0);
@@ -140,8 +192,20 @@ describe("the fake authenticates like PassKit's REST gateway", () => {
   }
 
   it("accepts the window's edges: iat exactly now with a 60 s life, and iat 59 s old expiring in 1 s", async () => {
-    expect((await send("GET", "/members/member/id/x", undefined, { authorization: await sign({ uid: API_KEY, iat: seconds(), exp: seconds() + 60 }) })).status).toBe(404);
-    expect((await send("GET", "/members/member/id/x", undefined, { authorization: await sign({ uid: API_KEY, iat: seconds() - 59, exp: seconds() + 1 }) })).status).toBe(404);
+    expect(
+      (
+        await send("GET", "/members/member/id/x", undefined, {
+          authorization: await sign({ uid: API_KEY, iat: seconds(), exp: seconds() + 60 }),
+        })
+      ).status,
+    ).toBe(404);
+    expect(
+      (
+        await send("GET", "/members/member/id/x", undefined, {
+          authorization: await sign({ uid: API_KEY, iat: seconds() - 59, exp: seconds() + 1 }),
+        })
+      ).status,
+    ).toBe(404);
     expect(fake.apiCalls()).toHaveLength(2);
   });
 
@@ -153,9 +217,20 @@ describe("the fake authenticates like PassKit's REST gateway", () => {
 
   it("accepts Bearer with the configured long-lived token, and only that one", async () => {
     fake = newFake({ longLivedToken: "pk-long-lived-0123456789" });
-    expect((await send("POST", "/members/member", { programId: PROGRAM, tierId: "base" }, { authorization: "Bearer pk-long-lived-0123456789" })).status).toBe(200);
-    await expectError(await send("POST", "/members/member", { programId: PROGRAM, tierId: "base" }, { authorization: "Bearer pk-long-lived-0123456788" }), 401, 16);
-    await expectError(await send("POST", "/members/member", { programId: PROGRAM, tierId: "base" }, { authorization: "pk-long-lived-0123456789" }), 401, 16);
+    expect(
+      (await send("POST", "/members/member", { programId: PROGRAM, tierId: "base" }, { authorization: "Bearer pk-long-lived-0123456789" }))
+        .status,
+    ).toBe(200);
+    await expectError(
+      await send("POST", "/members/member", { programId: PROGRAM, tierId: "base" }, { authorization: "Bearer pk-long-lived-0123456788" }),
+      401,
+      16,
+    );
+    await expectError(
+      await send("POST", "/members/member", { programId: PROGRAM, tierId: "base" }, { authorization: "pk-long-lived-0123456789" }),
+      401,
+      16,
+    );
     expect((await send("POST", "/members/member", { programId: PROGRAM, tierId: "base" })).status).toBe(200);
     expect(fake.memberCount()).toBe(2);
   });
@@ -212,9 +287,19 @@ describe("the fake reads bodies as protojson", () => {
   ];
   for (const [what, metaData] of wrongMetaData) {
     it(`refuses a metaData value that is ${what} with 400 proto: syntax error, storing nothing`, async () => {
-      await expectError(await send("POST", "/members/member", { programId: PROGRAM, tierId: "base", externalId: "u1", metaData }), 400, 3, /^proto: syntax error/);
+      await expectError(
+        await send("POST", "/members/member", { programId: PROGRAM, tierId: "base", externalId: "u1", metaData }),
+        400,
+        3,
+        /^proto: syntax error/,
+      );
       expect(fake.memberCount()).toBe(0);
-      await expectError(await send("POST", "/coupon/singleUse/coupon", { campaignId: CAMPAIGN, offerId: "offer-10", metaData }), 400, 3, /^proto: syntax error/);
+      await expectError(
+        await send("POST", "/coupon/singleUse/coupon", { campaignId: CAMPAIGN, offerId: "offer-10", metaData }),
+        400,
+        3,
+        /^proto: syntax error/,
+      );
       expect(fake.couponCount()).toBe(0);
     });
   }
@@ -247,7 +332,11 @@ describe("the fake reads bodies as protojson", () => {
   }
 
   it("accepts enum numbers and answers names; normalises expiryDate to UTC", async () => {
-    const id = await enrol({ status: 1, person: { gender: 2, dateOfBirth: { year: 1990, month: 4, day: 1 } }, expiryDate: "2026-06-01T02:00:00+02:00" });
+    const id = await enrol({
+      status: 1,
+      person: { gender: 2, dateOfBirth: { year: 1990, month: 4, day: 1 } },
+      expiryDate: "2026-06-01T02:00:00+02:00",
+    });
     const member = await getMember(id);
     expect(member).toMatchObject({ status: "ACTIVE", expiryDate: "2026-06-01T00:00:00Z" });
     expect(member.person).toMatchObject({ gender: "FEMALE", dateOfBirth: { year: 1990, month: 4, day: 1 } });
@@ -269,15 +358,48 @@ describe("members", () => {
     expect(id).toMatch(/^[0-9A-Za-z]{22}$/);
     const at = "2026-05-10T12:00:00Z";
     expect(await getMember(id)).toStrictEqual({
-      id, externalId: "u1", groupingIdentifier: "", tierId: "base", programId: PROGRAM, person: null, metaData: {},
-      optOut: false, points: 0, secondaryPoints: 0, tierPoints: 0, expiryDate: null, status: "ENROLLED", passOverrides: null,
+      id,
+      externalId: "u1",
+      groupingIdentifier: "",
+      tierId: "base",
+      programId: PROGRAM,
+      person: null,
+      metaData: {},
+      optOut: false,
+      points: 0,
+      secondaryPoints: 0,
+      tierPoints: 0,
+      expiryDate: null,
+      status: "ENROLLED",
+      passOverrides: null,
       passMetaData: {
-        status: "PASS_ISSUED", lifecycleEvents: [], utm: null, altId: "", issueIpAddress: "", installIpAddress: "", renderLocation: null,
-        renderIpAddress: "", installUserAgent: "", renderUserAgent: "", installDeviceAttributes: [], renderDeviceAttributes: [],
-        issueAt: null, renderedAt: null, firstInstalledAt: null, lastInstalledAt: null, firstUninstalledAt: null, lastUninstalledAt: null,
-        invalidatedAt: null, lastUpdatedAt: null,
+        status: "PASS_ISSUED",
+        lifecycleEvents: [],
+        utm: null,
+        altId: "",
+        issueIpAddress: "",
+        installIpAddress: "",
+        renderLocation: null,
+        renderIpAddress: "",
+        installUserAgent: "",
+        renderUserAgent: "",
+        installDeviceAttributes: [],
+        renderDeviceAttributes: [],
+        issueAt: null,
+        renderedAt: null,
+        firstInstalledAt: null,
+        lastInstalledAt: null,
+        firstUninstalledAt: null,
+        lastUninstalledAt: null,
+        invalidatedAt: null,
+        lastUpdatedAt: null,
       },
-      notes: [], currentTierAwarded: null, currentTierExpires: null, created: at, updated: at, profileImage: "",
+      notes: [],
+      currentTierAwarded: null,
+      currentTierExpires: null,
+      created: at,
+      updated: at,
+      profileImage: "",
       operation: "OPERATION_DO_NOT_USE",
     });
   });
@@ -285,8 +407,18 @@ describe("members", () => {
   it("answers every Person field once a person is set", async () => {
     const id = await enrol({ person: { displayName: "Ada", emailAddress: "ada@example.com" } });
     expect((await getMember(id)).person).toStrictEqual({
-      surname: "", forename: "", otherNames: [], salutation: "", suffix: "", displayName: "Ada", gender: "NOT_KNOWN",
-      dateOfBirth: null, emailAddress: "ada@example.com", mobileNumber: "", externalId: "", externalIds: {},
+      surname: "",
+      forename: "",
+      otherNames: [],
+      salutation: "",
+      suffix: "",
+      displayName: "Ada",
+      gender: "NOT_KNOWN",
+      dateOfBirth: null,
+      emailAddress: "ada@example.com",
+      mobileNumber: "",
+      externalId: "",
+      externalIds: {},
     });
   });
 
@@ -307,19 +439,49 @@ describe("members", () => {
   });
 
   it("answers 404 to an enrolment into an unknown program or tier, and 400 without them", async () => {
-    await expectError(await send("POST", "/members/member", { programId: "no-such-program", tierId: "base", externalId: "u1" }), 404, 5, "program not found");
-    await expectError(await send("POST", "/members/member", { programId: PROGRAM, tierId: "platinum", externalId: "u1" }), 404, 5, "tier not found");
+    await expectError(
+      await send("POST", "/members/member", { programId: "no-such-program", tierId: "base", externalId: "u1" }),
+      404,
+      5,
+      "program not found",
+    );
+    await expectError(
+      await send("POST", "/members/member", { programId: PROGRAM, tierId: "platinum", externalId: "u1" }),
+      404,
+      5,
+      "tier not found",
+    );
     await expectError(await send("POST", "/members/member", { programId: PROGRAM, externalId: "u1" }), 400, 3, /TierId/);
     await expectError(await send("POST", "/members/member", { tierId: "base", externalId: "u1" }), 400, 3, /ProgramId/);
     expect(fake.memberCount()).toBe(0);
   });
 
   it("replaces the whole metaData map on PUT, ignores falsey values and tierId, and answers {id}", async () => {
-    const id = await enrol({ externalId: "u1", metaData: { barcode: "B-1", level: "1" }, points: 50, optOut: true, groupingIdentifier: "family" });
-    const response = await send("PUT", "/members/member", { externalId: "u1", programId: PROGRAM, tierId: "gold", metaData: { level: "2" }, points: 0, optOut: false, groupingIdentifier: "" });
+    const id = await enrol({
+      externalId: "u1",
+      metaData: { barcode: "B-1", level: "1" },
+      points: 50,
+      optOut: true,
+      groupingIdentifier: "family",
+    });
+    const response = await send("PUT", "/members/member", {
+      externalId: "u1",
+      programId: PROGRAM,
+      tierId: "gold",
+      metaData: { level: "2" },
+      points: 0,
+      optOut: false,
+      groupingIdentifier: "",
+    });
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ id });
-    expect(await getMember(id)).toMatchObject({ metaData: { level: "2" }, points: 50, optOut: true, groupingIdentifier: "family", tierId: "base" });
+    expect(await getMember(id)).toMatchObject({
+      metaData: { level: "2" },
+      points: 50,
+      optOut: true,
+      groupingIdentifier: "family",
+      tierId: "base",
+    });
   });
 
   it("ignores an empty metaData map, which proto3 cannot tell from an absent one", async () => {
@@ -352,7 +514,12 @@ describe("members", () => {
     await enrol({ externalId: "u1" });
     await expectError(await send("PUT", "/members/member", { externalId: "u1", metaData: { a: "1" } }), 400, 3, /ProgramId/);
     await expectError(await send("PUT", "/members/member", { metaData: { a: "1" } }), 400, 3);
-    await expectError(await send("PUT", "/members/member", { id: "AAAAAAAAAAAAAAAAAAAAAA", metaData: { a: "1" } }), 404, 5, "member not found");
+    await expectError(
+      await send("PUT", "/members/member", { id: "AAAAAAAAAAAAAAAAAAAAAA", metaData: { a: "1" } }),
+      404,
+      5,
+      "member not found",
+    );
   });
 
   it("leaves points alone when set sends points 0 without resetPoints, and sets 0 with it", async () => {
@@ -386,8 +553,10 @@ describe("members", () => {
     const byId = await send("PUT", "/members/member/tier", { memberId: id, tierId: "gold" });
     expect(byId.status).toBe(200);
     expect(await byId.json()).toMatchObject({
-      id: expect.stringMatching(/^[0-9A-Za-z]{22}$/), eventType: "EVENT_MEMBER_TIER_CHANGED",
-      member: { id, externalId: "u1", tierId: "gold", programId: PROGRAM, groupingIdentifier: "", person: null }, metaData: {},
+      id: expect.stringMatching(/^[0-9A-Za-z]{22}$/),
+      eventType: "EVENT_MEMBER_TIER_CHANGED",
+      member: { id, externalId: "u1", tierId: "gold", programId: PROGRAM, groupingIdentifier: "", person: null },
+      metaData: {},
     });
     expect(await getMember(id)).toMatchObject({ tierId: "gold", currentTierAwarded: "2026-05-10T12:00:00Z" });
     expect((await send("PUT", "/members/member/tier", { externalMemberId: "u1", programId: PROGRAM, tierId: "base" })).status).toBe(200);
@@ -398,15 +567,27 @@ describe("members", () => {
 
   it("patches only the person fields sent, naming the program classId", async () => {
     const id = await enrol({ externalId: "u1", person: { forename: "Ada", surname: "Lovelace", emailAddress: "ada@example.com" } });
-    const response = await send("PATCH", "/members/member/person", { externalId: "u1", classId: PROGRAM, person: { surname: "King", forename: "" } });
+    const response = await send("PATCH", "/members/member/person", {
+      externalId: "u1",
+      classId: PROGRAM,
+      person: { surname: "King", forename: "" },
+    });
     expect(await response.json()).toEqual({ id });
     expect((await getMember(id)).person).toMatchObject({ forename: "Ada", surname: "King", emailAddress: "ada@example.com" });
-    await expectError(await send("PATCH", "/members/member/person", { externalId: "u1", programId: PROGRAM, person: { surname: "X" } }), 400, 3, /ClassId/);
+    await expectError(
+      await send("PATCH", "/members/member/person", { externalId: "u1", programId: PROGRAM, person: { surname: "X" } }),
+      400,
+      3,
+      /ClassId/,
+    );
   });
 
   it("sets the expiry through updateExpiry", async () => {
     const id = await enrol({ externalId: "u1" });
-    expect((await send("PUT", "/members/member/updateExpiry", { externalId: "u1", programId: PROGRAM, expiryDate: "2026-12-31T23:59:59Z" })).status).toBe(200);
+    expect(
+      (await send("PUT", "/members/member/updateExpiry", { externalId: "u1", programId: PROGRAM, expiryDate: "2026-12-31T23:59:59Z" }))
+        .status,
+    ).toBe(200);
     expect((await getMember(id)).expiryDate).toBe("2026-12-31T23:59:59Z");
     await expectError(await send("PUT", "/members/member/updateExpiry", { id }), 400, 3, /ExpiryDate/);
   });
@@ -428,7 +609,10 @@ describe("members", () => {
   it("lists by an externalId filter as NDJSON, which finds a member with / in its externalId", async () => {
     const id = await enrol({ externalId: "team/a" });
     await enrol({ externalId: "team" });
-    const filters = { limit: 2, filterGroups: [{ condition: "AND", fieldFilters: [{ filterField: "externalId", filterValue: "team/a", filterOperator: "eq" }] }] };
+    const filters = {
+      limit: 2,
+      filterGroups: [{ condition: "AND", fieldFilters: [{ filterField: "externalId", filterValue: "team/a", filterOperator: "eq" }] }],
+    };
     const response = await send("POST", `/members/member/list/${PROGRAM}`, { filters });
     expect(response.status).toBe(200);
     const text = await response.text();
@@ -436,7 +620,9 @@ describe("members", () => {
     const lines = ndjson(text);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toEqual({ result: await getMember(id) });
-    const none = await send("POST", `/members/member/list/${PROGRAM}`, { filters: { filterGroups: [{ fieldFilters: [{ filterField: "externalId", filterValue: "nobody", filterOperator: "eq" }] }] } });
+    const none = await send("POST", `/members/member/list/${PROGRAM}`, {
+      filters: { filterGroups: [{ fieldFilters: [{ filterField: "externalId", filterValue: "nobody", filterOperator: "eq" }] }] },
+    });
     expect(none.status).toBe(200);
     expect(await none.text()).toBe("");
     expect(ndjson(await (await send("POST", `/members/member/list/${PROGRAM}`, {})).text())).toHaveLength(2);
@@ -446,7 +632,9 @@ describe("members", () => {
     const response = await send("POST", "/members/member/list/no-such-program", { filters: {} });
     expect(response.status).toBe(404);
     expect(ndjson(await response.text())).toEqual([{ error: { code: 5, message: "program not found", details: [] } }]);
-    const unsupported = await send("POST", `/members/member/list/${PROGRAM}`, { filters: { filterGroups: [{ fieldFilters: [{ filterField: "externalId", filterValue: "x", filterOperator: "like" }] }] } });
+    const unsupported = await send("POST", `/members/member/list/${PROGRAM}`, {
+      filters: { filterGroups: [{ fieldFilters: [{ filterField: "externalId", filterValue: "x", filterOperator: "like" }] }] },
+    });
     expect(unsupported.status).toBe(400);
     expect(ndjson(await unsupported.text())[0]).toMatchObject({ error: { code: 3 } });
   });
@@ -454,10 +642,18 @@ describe("members", () => {
   it("shows what the wallet did through setPassStatus", async () => {
     const id = await enrol({ externalId: "u1" });
     fake.setPassStatus("member", id, "PASS_INSTALLED");
-    expect((await getMember(id)).passMetaData).toMatchObject({ status: "PASS_INSTALLED", firstInstalledAt: "2026-05-10T12:00:00Z", lastInstalledAt: "2026-05-10T12:00:00Z" });
+    expect((await getMember(id)).passMetaData).toMatchObject({
+      status: "PASS_INSTALLED",
+      firstInstalledAt: "2026-05-10T12:00:00Z",
+      lastInstalledAt: "2026-05-10T12:00:00Z",
+    });
     clock += 60_000;
     fake.setPassStatus("member", id, "PASS_UNINSTALLED");
-    expect(fake.findMember(PROGRAM, "u1")?.passMetaData).toMatchObject({ status: "PASS_UNINSTALLED", firstInstalledAt: "2026-05-10T12:00:00Z", lastUninstalledAt: "2026-05-10T12:01:00Z" });
+    expect(fake.findMember(PROGRAM, "u1")?.passMetaData).toMatchObject({
+      status: "PASS_UNINSTALLED",
+      firstInstalledAt: "2026-05-10T12:00:00Z",
+      lastUninstalledAt: "2026-05-10T12:01:00Z",
+    });
     expect(() => fake.setPassStatus("coupon", id, "PASS_INSTALLED")).toThrow();
   });
 });
@@ -471,26 +667,62 @@ describe("single-use coupons", () => {
     expect(response.status).toBe(200);
     const coupon = await response.json<Record<string, unknown>>();
     expect(coupon).toStrictEqual({
-      id, externalId: "u1", offerId: "offer-10", campaignId: CAMPAIGN, person: null, metaData: {}, sku: "", optOut: false,
-      status: "UNREDEEMED", expiryDate: null, redemptionDetails: null, passOverrides: null,
-      passMetaData: expect.objectContaining({ status: "PASS_ISSUED", lifecycleEvents: [], installDeviceAttributes: [], firstInstalledAt: null }),
-      created: "2026-05-10T12:00:00Z", updated: "2026-05-10T12:00:00Z",
+      id,
+      externalId: "u1",
+      offerId: "offer-10",
+      campaignId: CAMPAIGN,
+      person: null,
+      metaData: {},
+      sku: "",
+      optOut: false,
+      status: "UNREDEEMED",
+      expiryDate: null,
+      redemptionDetails: null,
+      passOverrides: null,
+      passMetaData: expect.objectContaining({
+        status: "PASS_ISSUED",
+        lifecycleEvents: [],
+        installDeviceAttributes: [],
+        firstInstalledAt: null,
+      }),
+      created: "2026-05-10T12:00:00Z",
+      updated: "2026-05-10T12:00:00Z",
     });
     expect(fake.findCoupon(CAMPAIGN, "u1")).toEqual(coupon);
   });
 
   it("answers 409 to a duplicate externalId in a campaign and 404 to an unknown campaign or offer", async () => {
     await issueCoupon({ externalId: "u1" });
-    await expectError(await send("POST", "/coupon/singleUse/coupon", { campaignId: CAMPAIGN, offerId: "offer-20", externalId: "u1" }), 409, 6);
-    await expectError(await send("POST", "/coupon/singleUse/coupon", { campaignId: "no-such-campaign", offerId: "offer-10", externalId: "u2" }), 404, 5, "campaign not found");
-    await expectError(await send("POST", "/coupon/singleUse/coupon", { campaignId: CAMPAIGN, offerId: "offer-99", externalId: "u2" }), 404, 5, "offer not found");
+    await expectError(
+      await send("POST", "/coupon/singleUse/coupon", { campaignId: CAMPAIGN, offerId: "offer-20", externalId: "u1" }),
+      409,
+      6,
+    );
+    await expectError(
+      await send("POST", "/coupon/singleUse/coupon", { campaignId: "no-such-campaign", offerId: "offer-10", externalId: "u2" }),
+      404,
+      5,
+      "campaign not found",
+    );
+    await expectError(
+      await send("POST", "/coupon/singleUse/coupon", { campaignId: CAMPAIGN, offerId: "offer-99", externalId: "u2" }),
+      404,
+      5,
+      "offer not found",
+    );
     await expectError(await send("POST", "/coupon/singleUse/coupon", { campaignId: CAMPAIGN, externalId: "u2" }), 400, 3, /OfferId/);
     expect(fake.couponCount()).toBe(1);
   });
 
   it("updates by campaignId and externalId, replacing metaData whole", async () => {
     const id = await issueCoupon({ externalId: "u1", metaData: { code: "C-1", value: "10" }, sku: "SKU-1" });
-    const response = await send("PUT", "/coupon/singleUse/coupon", { campaignId: CAMPAIGN, externalId: "u1", metaData: { value: "20" }, sku: "", expiryDate: "2026-06-01T00:00:00Z" });
+    const response = await send("PUT", "/coupon/singleUse/coupon", {
+      campaignId: CAMPAIGN,
+      externalId: "u1",
+      metaData: { value: "20" },
+      sku: "",
+      expiryDate: "2026-06-01T00:00:00Z",
+    });
     expect(await response.json()).toEqual({ id });
     expect(fake.findCoupon(CAMPAIGN, "u1")).toMatchObject({ metaData: { value: "20" }, sku: "SKU-1", expiryDate: "2026-06-01T00:00:00Z" });
     await expectError(await send("PUT", "/coupon/singleUse/coupon", { externalId: "u1", sku: "x" }), 400, 3, /CampaignId/);
@@ -499,16 +731,32 @@ describe("single-use coupons", () => {
   it("redeems once: the second redeem is 400 FailedPrecondition and the coupon stays REDEEMED", async () => {
     const id = await issueCoupon({ externalId: "u1" });
     clock += 1_000;
-    const first = await send("PUT", "/coupon/singleUse/coupon/redeem", { id, redemptionDetails: { redemptionCode: "R-1", transactionAmount: 12.5 } });
+    const first = await send("PUT", "/coupon/singleUse/coupon/redeem", {
+      id,
+      redemptionDetails: { redemptionCode: "R-1", transactionAmount: 12.5 },
+    });
     expect(await first.json()).toEqual({ id });
     const redeemed = fake.findCoupon(CAMPAIGN, "u1");
     expect(redeemed).toMatchObject({ status: "REDEEMED" });
     expect(redeemed?.redemptionDetails).toStrictEqual({
-      redemptionDate: "2026-05-10T12:00:01Z", redemptionCode: "R-1", lat: 0, lon: 0, alt: 0, redemptionSource: "",
-      redemptionReference: "", transactionReference: "", transactionAmount: 12.5, metaData: {},
+      redemptionDate: "2026-05-10T12:00:01Z",
+      redemptionCode: "R-1",
+      lat: 0,
+      lon: 0,
+      alt: 0,
+      redemptionSource: "",
+      redemptionReference: "",
+      transactionReference: "",
+      transactionAmount: 12.5,
+      metaData: {},
     });
     clock += 1_000;
-    await expectError(await send("PUT", "/coupon/singleUse/coupon/redeem", { campaignId: CAMPAIGN, externalId: "u1" }), 400, 9, "coupon already redeemed");
+    await expectError(
+      await send("PUT", "/coupon/singleUse/coupon/redeem", { campaignId: CAMPAIGN, externalId: "u1" }),
+      400,
+      9,
+      "coupon already redeemed",
+    );
     await expectError(await send("PUT", "/coupon/singleUse/coupon", { id, metaData: { a: "1" } }), 400, 9);
     await expectError(await send("PATCH", "/coupon/singleUse/coupon/person", { id, person: { displayName: "X" } }), 400, 9);
     expect(fake.findCoupon(CAMPAIGN, "u1")).toEqual(redeemed);
@@ -530,9 +778,22 @@ describe("single-use coupons", () => {
   it("patches a coupon's person by classId and lists coupons as NDJSON", async () => {
     const id = await issueCoupon({ externalId: "u1", person: { forename: "Ada" } });
     await issueCoupon({ externalId: "u2", offerId: "offer-20" });
-    expect((await send("PATCH", "/coupon/singleUse/coupon/person", { externalId: "u1", classId: CAMPAIGN, person: { surname: "Lovelace" } })).status).toBe(200);
+    expect(
+      (await send("PATCH", "/coupon/singleUse/coupon/person", { externalId: "u1", classId: CAMPAIGN, person: { surname: "Lovelace" } }))
+        .status,
+    ).toBe(200);
     expect(fake.findCoupon(CAMPAIGN, "u1")?.person).toMatchObject({ forename: "Ada", surname: "Lovelace" });
-    const filters = { filterGroups: [{ condition: "OR", fieldFilters: [{ filterField: "externalId", filterValue: "u1", filterOperator: "eq" }, { filterField: "offerId", filterValue: "nothing", filterOperator: "eq" }] }] };
+    const filters = {
+      filterGroups: [
+        {
+          condition: "OR",
+          fieldFilters: [
+            { filterField: "externalId", filterValue: "u1", filterOperator: "eq" },
+            { filterField: "offerId", filterValue: "nothing", filterOperator: "eq" },
+          ],
+        },
+      ],
+    };
     const lines = ndjson(await (await send("POST", `/coupon/singleUse/coupons/list/${CAMPAIGN}`, { filters })).text());
     expect(lines.map((line) => (line.result as { id: string }).id)).toEqual([id]);
     const unknown = await send("POST", "/coupon/singleUse/coupons/list/no-such-campaign", {});

@@ -110,7 +110,9 @@ async function send(request: FuzzRequest): Promise<Response> {
   const ctx = createExecutionContext();
   // Each request from an address of its own: the failed-login throttle (contract §9) is tested in
   // auth.test.ts; here it would turn the thousands of refused logins into 429s.
-  const headers = request.headers.some(([name]) => name.toLowerCase() === "cf-connecting-ip") ? request.headers : [...request.headers, ["CF-Connecting-IP", clientAddress()] as [string, string]];
+  const headers = request.headers.some(([name]) => name.toLowerCase() === "cf-connecting-ip")
+    ? request.headers
+    : [...request.headers, ["CF-Connecting-IP", clientAddress()] as [string, string]];
   const init: RequestInit = { method: request.method, headers };
   if (request.body !== undefined) init.body = request.body;
   const response = await worker.fetch(new Request(`https://proxy.example${request.path}`, init), env, ctx);
@@ -143,7 +145,9 @@ async function exchange(request: FuzzRequest): Promise<{ status: number; text: s
   const context = `${request.method} ${request.path.slice(0, 200)} -> ${status} ${text.slice(0, 300)}`;
 
   expect(status, context).toBeLessThan(500);
-  const unhandled = consoleError.mock.calls.slice(errorsBefore).filter((args) => args.some((arg) => (arg as { event?: unknown } | null)?.event === "unhandled"));
+  const unhandled = consoleError.mock.calls
+    .slice(errorsBefore)
+    .filter((args) => args.some((arg) => (arg as { event?: unknown } | null)?.event === "unhandled"));
   expect(unhandled, context).toEqual([]);
 
   const requestId = response.headers.get("X-Request-Id");
@@ -169,7 +173,8 @@ async function exchange(request: FuzzRequest): Promise<{ status: number; text: s
   expect(problem.type, context).toMatch(/^urn:/);
   expect(problem.requestId, context).toBe(requestId);
   if (status === 401) expect(response.headers.get("WWW-Authenticate"), context).toMatch(/^Basic /);
-  const pointed = (status === 422 && problem.code === "validation_failed") || ["invalid_json", "too_deep", "duplicate_key"].includes(problem.code);
+  const pointed =
+    (status === 422 && problem.code === "validation_failed") || ["invalid_json", "too_deep", "duplicate_key"].includes(problem.code);
   if (pointed) {
     expect(Array.isArray(problem.errors) && problem.errors.length > 0, context).toBe(true);
     for (const error of problem.errors!) {
@@ -178,7 +183,10 @@ async function exchange(request: FuzzRequest): Promise<{ status: number; text: s
     }
   }
   if (!AFTER_PASSKIT.has(problem.code)) {
-    expect(passkit.calls.slice(upstreamBefore).map((c) => `${c.method} ${c.url}`), `${context}\nrefused, yet PassKit was called`).toEqual([]);
+    expect(
+      passkit.calls.slice(upstreamBefore).map((c) => `${c.method} ${c.url}`),
+      `${context}\nrefused, yet PassKit was called`,
+    ).toEqual([]);
   }
   return { status, text, problem };
 }
@@ -187,10 +195,55 @@ async function exchange(request: FuzzRequest): Promise<{ status: number; text: s
 // Generators: strings
 
 const ODD_STRINGS = [
-  "", " ", "\t", "\u0000", "a\u0000b", "\u0007", "\u001f", "\u007f", "\u0085", "\u00a0", "\u2028", "\u2029", "\ufeff", "\ufeffx",
-  "\ud800", "\udfff", "x\udc00y", "\ud83d", "😀", "𝄞", "\u202e", "é", "e\u0301", "ﬀ", "İ", "ß", "\uffff", "\ufffd",
-  "{{${user_id}}}", "{% if %}", "..", "../..", "a/b", "%2F", "%00", "null", "true", "0", "-0", "1e999", "__proto__",
-  "constructor", "toString", "a".repeat(255), "a".repeat(256), "a".repeat(257), "é".repeat(256), "😀".repeat(128), "😀".repeat(129),
+  "",
+  " ",
+  "\t",
+  "\u0000",
+  "a\u0000b",
+  "\u0007",
+  "\u001f",
+  "\u007f",
+  "\u0085",
+  "\u00a0",
+  "\u2028",
+  "\u2029",
+  "\ufeff",
+  "\ufeffx",
+  "\ud800",
+  "\udfff",
+  "x\udc00y",
+  "\ud83d",
+  "😀",
+  "𝄞",
+  "\u202e",
+  "é",
+  "e\u0301",
+  "ﬀ",
+  "İ",
+  "ß",
+  "\uffff",
+  "\ufffd",
+  "{{${user_id}}}",
+  "{% if %}",
+  "..",
+  "../..",
+  "a/b",
+  "%2F",
+  "%00",
+  "null",
+  "true",
+  "0",
+  "-0",
+  "1e999",
+  "__proto__",
+  "constructor",
+  "toString",
+  "a".repeat(255),
+  "a".repeat(256),
+  "a".repeat(257),
+  "é".repeat(256),
+  "😀".repeat(128),
+  "😀".repeat(129),
 ];
 const oddString = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom(...ODD_STRINGS) },
@@ -208,7 +261,11 @@ const wrongType = fc.oneof(
   fc.dictionary(fc.string({ maxLength: 5 }), fc.string({ maxLength: 5 }), { maxKeys: 3 }),
 );
 const maybe = <T>(valid: fc.Arbitrary<T>) =>
-  fc.oneof({ weight: 8, arbitrary: valid as fc.Arbitrary<unknown> }, { weight: 1, arbitrary: oddString }, { weight: 1, arbitrary: wrongType });
+  fc.oneof(
+    { weight: 8, arbitrary: valid as fc.Arbitrary<unknown> },
+    { weight: 1, arbitrary: oddString },
+    { weight: 1, arbitrary: wrongType },
+  );
 
 /** A field that is usually absent, else valid-looking, odd or of the wrong type. */
 const ABSENT = Symbol("absent");
@@ -216,11 +273,24 @@ const optional = <T>(valid: fc.Arbitrary<T>, absentWeight = 3) =>
   fc.oneof({ weight: absentWeight, arbitrary: fc.constant(ABSENT) as fc.Arbitrary<unknown> }, { weight: 2, arbitrary: maybe(valid) });
 
 const dates = fc.oneof(
-  fc.date({ min: new Date("1900-01-01T00:00:00Z"), max: new Date("2200-01-01T00:00:00Z"), noInvalidDate: true }).map((d) => d.toISOString()),
+  fc
+    .date({ min: new Date("1900-01-01T00:00:00Z"), max: new Date("2200-01-01T00:00:00Z"), noInvalidDate: true })
+    .map((d) => d.toISOString()),
   fc.constantFrom(
-    "2019-29-09T12:59:40Z", "2019-09-29T12:59:40Z", "2019-09-29T12:59:40+02:00", "2019-09-29T12:59:40+0200", "2019-09-29",
-    "2023-02-29T00:00:00Z", "2024-02-29T00:00:00Z", "2024-02-30T00:00:00Z", "2019-09-29T24:00:00Z", "2019-09-29T12:59:60Z",
-    "2019-09-29T12:59:40.123456789-11:30", "2019-09-29t12:59:40z", "+275760-09-13T00:00:00Z", "0000-01-01T00:00:00Z",
+    "2019-29-09T12:59:40Z",
+    "2019-09-29T12:59:40Z",
+    "2019-09-29T12:59:40+02:00",
+    "2019-09-29T12:59:40+0200",
+    "2019-09-29",
+    "2023-02-29T00:00:00Z",
+    "2024-02-29T00:00:00Z",
+    "2024-02-30T00:00:00Z",
+    "2019-09-29T24:00:00Z",
+    "2019-09-29T12:59:60Z",
+    "2019-09-29T12:59:40.123456789-11:30",
+    "2019-09-29t12:59:40z",
+    "+275760-09-13T00:00:00Z",
+    "0000-01-01T00:00:00Z",
   ),
 );
 const colors = fc.oneof(
@@ -251,28 +321,47 @@ function serialise(value: unknown): string {
 }
 const object = (entries: Entries): Map<string, unknown> => new Map(entries.filter(([, v]) => v !== ABSENT));
 
-const location = fc.record({
-  lat: maybe(fc.double({ min: -100, max: 100, noNaN: true })),
-  lon: maybe(fc.double({ min: -200, max: 200, noNaN: true })),
-  alt: optional(fc.double({ noNaN: true })),
-  relevantText: optional(fc.string({ maxLength: 300 })),
-}).map((l) => object(Object.entries(l)));
-const beacon = fc.record({
-  uuid: maybe(fc.uuid()),
-  major: optional(fc.integer({ min: -1, max: 70_000 })),
-  minor: optional(fc.integer({ min: -1, max: 70_000 })),
-}).map((b) => object(Object.entries(b)));
-const passbook = fc.record({
-  relevantDate: optional(dates, 1),
-  groupId: optional(fc.string({ maxLength: 20 })),
-  bgColor: optional(colors),
-  labelColor: optional(colors),
-  fgColor: optional(colors),
-  locations: optional(fc.array(location, { maxLength: 12 })),
-  beacons: optional(fc.array(beacon, { maxLength: 12 })),
-}).map((p) => object(Object.entries(p)));
+const location = fc
+  .record({
+    lat: maybe(fc.double({ min: -100, max: 100, noNaN: true })),
+    lon: maybe(fc.double({ min: -200, max: 200, noNaN: true })),
+    alt: optional(fc.double({ noNaN: true })),
+    relevantText: optional(fc.string({ maxLength: 300 })),
+  })
+  .map((l) => object(Object.entries(l)));
+const beacon = fc
+  .record({
+    uuid: maybe(fc.uuid()),
+    major: optional(fc.integer({ min: -1, max: 70_000 })),
+    minor: optional(fc.integer({ min: -1, max: 70_000 })),
+  })
+  .map((b) => object(Object.entries(b)));
+const passbook = fc
+  .record({
+    relevantDate: optional(dates, 1),
+    groupId: optional(fc.string({ maxLength: 20 })),
+    bgColor: optional(colors),
+    labelColor: optional(colors),
+    fgColor: optional(colors),
+    locations: optional(fc.array(location, { maxLength: 12 })),
+    beacons: optional(fc.array(beacon, { maxLength: 12 })),
+  })
+  .map((p) => object(Object.entries(p)));
 
-const NEAR_MISSES = ["userDefinedID", "campaign_name", "templatename", "TemplateName", "dynamicdata", "passBook", "expiry", "isvoided", "__proto__", "constructor", "prototype", "userDefinedId "];
+const NEAR_MISSES = [
+  "userDefinedID",
+  "campaign_name",
+  "templatename",
+  "TemplateName",
+  "dynamicdata",
+  "passBook",
+  "expiry",
+  "isvoided",
+  "__proto__",
+  "constructor",
+  "prototype",
+  "userDefinedId ",
+];
 const unknownKeys = fc.array(fc.tuple(fc.oneof(fc.constantFrom(...NEAR_MISSES), dictKey), scalar), { maxLength: 3 });
 const liquidBoolean = fc.constantFrom<unknown>(true, false, "true", "false", "TRUE", "yes", 1, 0, "");
 
@@ -303,17 +392,33 @@ const validCreateBody = fc
     userDefinedId: plainId,
     dynamicData: fc.dictionary(fc.string({ unit: "binary", minLength: 1, maxLength: 12 }), scalar, { maxKeys: 5 }),
     isVoided: liquidBoolean.filter((b) => b === true || b === false || b === "true" || b === "false"),
-    expiryDate: fc.date({ min: new Date("2000-01-01T00:00:00Z"), max: new Date("2100-01-01T00:00:00Z"), noInvalidDate: true }).map((d) => d.toISOString()),
+    expiryDate: fc
+      .date({ min: new Date("2000-01-01T00:00:00Z"), max: new Date("2100-01-01T00:00:00Z"), noInvalidDate: true })
+      .map((d) => d.toISOString()),
     passbook: fc.record({
       relevantDate: fc.constant("2019-09-29T12:59:40+02:00"),
       bgColor: fc.constant("#1a2b3c"),
-      locations: fc.array(fc.record({ lat: fc.double({ min: -90, max: 90, noNaN: true }), lon: fc.double({ min: -180, max: 180, noNaN: true }) }), { maxLength: 3 }),
+      locations: fc.array(
+        fc.record({ lat: fc.double({ min: -90, max: 90, noNaN: true }), lon: fc.double({ min: -180, max: 180, noNaN: true }) }),
+        { maxLength: 3 },
+      ),
     }),
   })
   .map((fields) => object(Object.entries(fields)));
 
 const PASS_ID = "4vQbXk2Rr9TnWc7LpJ3sZa";
-const EVENTS = ["RECORD_CREATED", "INSTALLED", "RECORD_UPDATED", "UNINSTALLED", "INVALIDATED", "RECORD_DELETED", "PASS_EVENT_INSTALLED", " installed ", "issued", "BOGUS"];
+const EVENTS = [
+  "RECORD_CREATED",
+  "INSTALLED",
+  "RECORD_UPDATED",
+  "UNINSTALLED",
+  "INVALIDATED",
+  "RECORD_DELETED",
+  "PASS_EVENT_INSTALLED",
+  " installed ",
+  "issued",
+  "BOGUS",
+];
 const webhookBody = fc
   .record({
     event: maybe(fc.constantFrom(...EVENTS)),
@@ -324,13 +429,20 @@ const webhookBody = fc
     externalId: optional(plainId),
     templateName: optional(plainId),
     recordData: optional(
-      fc.record({
-        "universal.status": fc.constantFrom<unknown>("PASS_INSTALLED", "PASS_UNINSTALLED", "PASS_ISSUED", 3),
-        "members.member.externalId": fc.oneof(plainId, oddString),
-      }).map((r) => object(Object.entries(r))),
+      fc
+        .record({
+          "universal.status": fc.constantFrom<unknown>("PASS_INSTALLED", "PASS_UNINSTALLED", "PASS_ISSUED", 3),
+          "members.member.externalId": fc.oneof(plainId, oddString),
+        })
+        .map((r) => object(Object.entries(r))),
     ),
     metadata: optional(
-      fc.record({ installDevicePlatform: fc.oneof(fc.constantFrom("iOS", "Android"), oddString), lastInstalledAt: fc.oneof(dates, oddString), updatedAt: fc.oneof(dates, oddString) })
+      fc
+        .record({
+          installDevicePlatform: fc.oneof(fc.constantFrom("iOS", "Android"), oddString),
+          lastInstalledAt: fc.oneof(dates, oddString),
+          updatedAt: fc.oneof(dates, oddString),
+        })
         .map((r) => object(Object.entries(r))),
     ),
     extra: fc.oneof({ weight: 4, arbitrary: fc.constant([] as [string, unknown][]) }, { weight: 1, arbitrary: unknownKeys }),
@@ -345,8 +457,25 @@ const webhookBody = fc
 
 const BOM = "\ufeff";
 const MUTATIONS = [
-  "none", "truncate", "comma", "trailing_comma", "double_comma", "leading_comma", "top_level_comma", "bom", "double_bom", "control",
-  "nul", "duplicate_key", "raw_lone_surrogate", "escaped_lone_surrogate", "bad_escape", "liquid", "single_quotes", "comment", "whitespace",
+  "none",
+  "truncate",
+  "comma",
+  "trailing_comma",
+  "double_comma",
+  "leading_comma",
+  "top_level_comma",
+  "bom",
+  "double_bom",
+  "control",
+  "nul",
+  "duplicate_key",
+  "raw_lone_surrogate",
+  "escaped_lone_surrogate",
+  "bad_escape",
+  "liquid",
+  "single_quotes",
+  "comment",
+  "whitespace",
 ] as const;
 type Mutation = (typeof MUTATIONS)[number];
 
@@ -425,20 +554,50 @@ const bodyFrom = (value: fc.Arbitrary<unknown>): fc.Arbitrary<Body | undefined> 
       arbitrary: fc.tuple(value, mutation, fc.nat(), controlChar).map(([v, m, n, c]) => mutate(serialise(v), m, n, c)),
     },
     { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v)) },
-    { weight: 1, arbitrary: fc.anything({ maxDepth: 3 }).map((v) => { try { return JSON.stringify(v) ?? ""; } catch { return "x"; } }) },
+    {
+      weight: 1,
+      arbitrary: fc.anything({ maxDepth: 3 }).map((v) => {
+        try {
+          return JSON.stringify(v) ?? "";
+        } catch {
+          return "x";
+        }
+      }),
+    },
     { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 64 }) },
     { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }) },
     {
       weight: 1,
       // UTF-16 and UTF-8 BOMs as bytes, invalid UTF-8 (an encoded surrogate, an overlong "/", a cut sequence).
       arbitrary: fc
-        .tuple(fc.constantFrom([0xef, 0xbb, 0xbf], [0xff, 0xfe], [0xfe, 0xff], [0xed, 0xa0, 0x80], [0xc0, 0xaf], [0xe2, 0x82], [0x80]), fc.boolean())
+        .tuple(
+          fc.constantFrom([0xef, 0xbb, 0xbf], [0xff, 0xfe], [0xfe, 0xff], [0xed, 0xa0, 0x80], [0xc0, 0xaf], [0xe2, 0x82], [0x80]),
+          fc.boolean(),
+        )
         .map(([bytes, before]) => {
           const json = Array.from(new TextEncoder().encode(serialise(validCreate)));
           return Uint8Array.from(before ? [...bytes, ...json] : [...json.slice(0, 20), ...bytes, ...json.slice(20)]);
         }),
     },
-    { weight: 1, arbitrary: fc.constantFrom<Body | undefined>(undefined, "", " ", "\n", BOM, "null", "[]", "{}", "{,}", "[,]", "{}}", '"x"', "0", "1e999") },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom<Body | undefined>(
+        undefined,
+        "",
+        " ",
+        "\n",
+        BOM,
+        "null",
+        "[]",
+        "{}",
+        "{,}",
+        "[,]",
+        "{}}",
+        '"x"',
+        "0",
+        "1e999",
+      ),
+    },
   );
 
 // ---------------------------------------------------------------------------------------------
@@ -466,10 +625,22 @@ const authorization = fc.oneof(
   {
     weight: 2,
     arbitrary: fc.constantFrom(
-      ...ACCEPTED_AUTH, `Basic ${TOKEN}=`, `Bearer ${TOKEN}`, `Basic ${btoa("braze:correct horse battery staple ")}`, `Basic ${btoa("braze:")}`, `Basic ${btoa(":")}`,
-      `Basic ${btoa("braze")}`, `Basic ${btoa("BRAZE:correct horse battery staple")}`, "Basic", "Basic ", "Basic ====", "Basic !!!!",
-      `Basic ${btoa("braze:correct horse battery staple\nrotating:new:pass:with:colons")}`, `Basic ${btoa("\xff\xfe:\xff")}`,
-      `${BASIC}, ${BASIC}`, `Digest ${TOKEN}`,
+      ...ACCEPTED_AUTH,
+      `Basic ${TOKEN}=`,
+      `Bearer ${TOKEN}`,
+      `Basic ${btoa("braze:correct horse battery staple ")}`,
+      `Basic ${btoa("braze:")}`,
+      `Basic ${btoa(":")}`,
+      `Basic ${btoa("braze")}`,
+      `Basic ${btoa("BRAZE:correct horse battery staple")}`,
+      "Basic",
+      "Basic ",
+      "Basic ====",
+      "Basic !!!!",
+      `Basic ${btoa("braze:correct horse battery staple\nrotating:new:pass:with:colons")}`,
+      `Basic ${btoa("\xff\xfe:\xff")}`,
+      `${BASIC}, ${BASIC}`,
+      `Digest ${TOKEN}`,
     ),
   },
   { weight: 1, arbitrary: fc.tuple(headerValue(20), headerValue(20)).map(([user, password]) => `Basic ${btoa(`${user}:${password}`)}`) },
@@ -479,15 +650,35 @@ const contentType = fc.oneof(
   {
     weight: 4,
     arbitrary: fc.constantFrom<string | undefined>(
-      undefined, "", "text/plain", "text/plain; charset=utf-8", "APPLICATION/JSON;CHARSET=UTF-8", " application/json ", "application/problem+json",
-      "application/vnd.braze+json", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/html", "application/xml",
-      "application/octet-stream", "application/json, text/plain", "application/json;;", ";", "json", "*/*", "application/", "text/plain; charset=latin1",
+      undefined,
+      "",
+      "text/plain",
+      "text/plain; charset=utf-8",
+      "APPLICATION/JSON;CHARSET=UTF-8",
+      " application/json ",
+      "application/problem+json",
+      "application/vnd.braze+json",
+      "application/x-www-form-urlencoded",
+      "multipart/form-data; boundary=x",
+      "text/html",
+      "application/xml",
+      "application/octet-stream",
+      "application/json, text/plain",
+      "application/json;;",
+      ";",
+      "json",
+      "*/*",
+      "application/",
+      "text/plain; charset=latin1",
     ),
   },
   { weight: 1, arbitrary: headerValue(40) },
 );
 const optionalHeader = (values: fc.Arbitrary<string>, presentWeight = 1) =>
-  fc.oneof({ weight: 4, arbitrary: fc.constant<string | undefined>(undefined) }, { weight: presentWeight, arbitrary: values as fc.Arbitrary<string | undefined> });
+  fc.oneof(
+    { weight: 4, arbitrary: fc.constant<string | undefined>(undefined) },
+    { weight: presentWeight, arbitrary: values as fc.Arbitrary<string | undefined> },
+  );
 const dryRun = optionalHeader(fc.oneof(fc.constantFrom("true", "TRUE", " true ", "True", "false", "1", "yes", ""), headerValue(10)));
 const idempotencyKey = optionalHeader(
   fc.oneof(
@@ -497,7 +688,11 @@ const idempotencyKey = optionalHeader(
   ),
 );
 const requestIdHeader = optionalHeader(
-  fc.oneof(fc.stringMatching(/^[\w=-]{1,40}$/), fc.constantFrom("", "a".repeat(255), "a".repeat(256), "braze abc", "<script>", "x\t"), headerValue(300)),
+  fc.oneof(
+    fc.stringMatching(/^[\w=-]{1,40}$/),
+    fc.constantFrom("", "a".repeat(255), "a".repeat(256), "braze abc", "<script>", "x\t"),
+    headerValue(300),
+  ),
 );
 
 const headers = fc
@@ -526,35 +721,83 @@ const EXISTING: [campaignName: string, userDefinedId: string][] = [
 
 async function createExisting(): Promise<void> {
   for (const [campaignName, userDefinedId] of EXISTING) {
-    const response = await send({ method: "POST", path: "/v1/passes", headers: [["Authorization", BASIC]], body: serialise({ ...validCreate, campaignName, userDefinedId }) });
+    const response = await send({
+      method: "POST",
+      path: "/v1/passes",
+      headers: [["Authorization", BASIC]],
+      body: serialise({ ...validCreate, campaignName, userDefinedId }),
+    });
     expect(response.status).toBe(201);
   }
 }
 
 /** Percent-encodes the UTF-8 of `text` (lone surrogates become U+FFFD, as a client would send). */
-const percentEncode = (text: string) => Array.from(new TextEncoder().encode(text), (b) => `%${b.toString(16).padStart(2, "0").toUpperCase()}`).join("");
+const percentEncode = (text: string) =>
+  Array.from(new TextEncoder().encode(text), (b) => `%${b.toString(16).padStart(2, "0").toUpperCase()}`).join("");
 const segment = fc.oneof(
   { weight: 8, arbitrary: plainId.map(encodeURIComponent) },
   { weight: 2, arbitrary: oddString.map(percentEncode) },
   { weight: 1, arbitrary: fc.string({ unit: "grapheme", minLength: 1, maxLength: 16 }).filter((s) => !/[/?#\\]/.test(s)) },
-  { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 12 }).map((bytes) => Array.from(bytes, (b) => `%${b.toString(16).padStart(2, "0")}`).join("")) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .uint8Array({ minLength: 1, maxLength: 12 })
+      .map((bytes) => Array.from(bytes, (b) => `%${b.toString(16).padStart(2, "0")}`).join("")),
+  },
   {
     weight: 2,
     arbitrary: fc.constantFrom(
-      "%", "%G0", "%E0%A4", "%%", "a%2", "%ED%A0%80", "%C0%AF", "%00", "%0A", "%09", "%7F", "%2F", "a%2Fb", "%2e%2e", "%2E", "..", ".", "%252F",
-      "%FF", "%EF%BB%BF", "%F0%9F%98%80", "%u0041", "+", "a+b", "%20", "%20a%20", "~", "%7E", "@", ":", ";x=1", "é", "😀", "%C3%A9",
+      "%",
+      "%G0",
+      "%E0%A4",
+      "%%",
+      "a%2",
+      "%ED%A0%80",
+      "%C0%AF",
+      "%00",
+      "%0A",
+      "%09",
+      "%7F",
+      "%2F",
+      "a%2Fb",
+      "%2e%2e",
+      "%2E",
+      "..",
+      ".",
+      "%252F",
+      "%FF",
+      "%EF%BB%BF",
+      "%F0%9F%98%80",
+      "%u0041",
+      "+",
+      "a+b",
+      "%20",
+      "%20a%20",
+      "~",
+      "%7E",
+      "@",
+      ":",
+      ";x=1",
+      "é",
+      "😀",
+      "%C3%A9",
     ),
   },
-  { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 250, max: 3000 }), fc.constantFrom("x", "%C3%A9", "é", "%41")).map(([n, unit]) => unit.repeat(n)) },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(fc.integer({ min: 250, max: 3000 }), fc.constantFrom("x", "%C3%A9", "é", "%41")).map(([n, unit]) => unit.repeat(n)),
+  },
 );
 /** The identifiers of an existing pass, encoded as some client might. */
-const existingSegments = fc.tuple(fc.constantFrom(...EXISTING), fc.constantFrom("component", "lowercase", "everything")).map(([pair, how]) =>
-  pair.map((text) => {
-    if (how === "component") return encodeURIComponent(text);
-    if (how === "lowercase") return encodeURIComponent(text).replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase());
-    return percentEncode(text);
-  }),
-);
+const existingSegments = fc
+  .tuple(fc.constantFrom(...EXISTING), fc.constantFrom("component", "lowercase", "everything"))
+  .map(([pair, how]) =>
+    pair.map((text) => {
+      if (how === "component") return encodeURIComponent(text);
+      if (how === "lowercase") return encodeURIComponent(text).replace(/%[0-9A-F]{2}/g, (percent) => percent.toLowerCase());
+      return percentEncode(text);
+    }),
+  );
 const segments = fc.oneof(
   { weight: 6, arbitrary: existingSegments },
   { weight: 12, arbitrary: fc.array(segment, { minLength: 2, maxLength: 2 }) },
@@ -577,14 +820,22 @@ function paddedCreate(target: number, unit: string): string {
   return shell(unit.repeat(units) + "x".repeat(Math.max(0, target - overhead - units * unitBytes)));
 }
 const hugeBody = fc.tuple(
-  fc.oneof({ weight: 6, arbitrary: fc.integer({ min: MAX_BODY_BYTES - 64, max: MAX_BODY_BYTES + 64 }) }, { weight: 1, arbitrary: fc.integer({ min: 1024, max: 300_000 }) }),
+  fc.oneof(
+    { weight: 6, arbitrary: fc.integer({ min: MAX_BODY_BYTES - 64, max: MAX_BODY_BYTES + 64 }) },
+    { weight: 1, arbitrary: fc.integer({ min: 1024, max: 300_000 }) },
+  ),
   fc.constantFrom("x", "é", "€", "😀", "\\u0000", "\\ud800"),
   fc.boolean(),
 );
 
 /** Nesting `depth` containers deep at the root, in dynamicData, or in passbook.locations. */
 const deepBody = fc
-  .tuple(fc.integer({ min: MAX_DEPTH - 4, max: MAX_DEPTH + 4 }), fc.array(fc.boolean(), { minLength: 24, maxLength: 24 }), fc.constantFrom("root", "dynamicData", "locations"), fc.boolean())
+  .tuple(
+    fc.integer({ min: MAX_DEPTH - 4, max: MAX_DEPTH + 4 }),
+    fc.array(fc.boolean(), { minLength: 24, maxLength: 24 }),
+    fc.constantFrom("root", "dynamicData", "locations"),
+    fc.boolean(),
+  )
   .map(([depth, kinds, where, trailing]) => {
     const comma = trailing ? "," : "";
     const nest = (levels: number) => {
@@ -595,47 +846,71 @@ const deepBody = fc
     const base = Object.entries(validCreate).filter(([key]) => key !== "dynamicData" && key !== "passbook");
     // Containers above the nested value: the root object (1), then dynamicData (2) or passbook, locations (3).
     if (where === "root") return { text: nest(depth), total: depth };
-    if (where === "dynamicData") return { text: serialise(object([...base, ["dynamicData", object([["deep", raw(nest(depth))]])]])), total: depth + 2 };
+    if (where === "dynamicData")
+      return { text: serialise(object([...base, ["dynamicData", object([["deep", raw(nest(depth))]])]])), total: depth + 2 };
     return { text: serialise(object([...base, ["passbook", object([["locations", raw(`[${nest(depth)}]`)]])]])), total: depth + 3 };
   });
 
 // ---------------------------------------------------------------------------------------------
 // The properties
 
-const withAuth = (list: [string, string][], auth = BASIC): [string, string][] => [...list.filter(([n]) => n !== "Authorization"), ["Authorization", auth]];
+const withAuth = (list: [string, string][], auth = BASIC): [string, string][] => [
+  ...list.filter(([n]) => n !== "Authorization"),
+  ["Authorization", auth],
+];
 
 describe("fuzzing POST /v1/passes", () => {
   it("answers any create body with a 2xx or a well-formed refusal, calling PassKit only for what it accepted", async () => {
     await fuzz(
-      fc.asyncProperty(bodyFrom(fc.oneof({ weight: 2, arbitrary: passBody(1) }, { weight: 1, arbitrary: validCreateBody })), async (body) => {
-        await exchange({ method: "POST", path: "/v1/passes", headers: [["Content-Type", "application/json"], ["Authorization", BASIC]], body });
-      }),
+      fc.asyncProperty(
+        bodyFrom(fc.oneof({ weight: 2, arbitrary: passBody(1) }, { weight: 1, arbitrary: validCreateBody })),
+        async (body) => {
+          await exchange({
+            method: "POST",
+            path: "/v1/passes",
+            headers: [
+              ["Content-Type", "application/json"],
+              ["Authorization", BASIC],
+            ],
+            body,
+          });
+        },
+      ),
       2_500,
     );
   }, 90_000);
 
   it("holds whatever the headers say (Content-Type, Authorization, X-Dry-Run, Idempotency-Key, X-Request-Id)", async () => {
     await fuzz(
-      fc.asyncProperty(headers, fc.oneof({ weight: 2, arbitrary: fc.constant<unknown>(validCreate) }, { weight: 1, arbitrary: passBody(1) }), async (list, value) => {
-        const { status, problem } = await exchange({ method: "POST", path: "/v1/passes", headers: list, body: serialise(value) });
-        const auth = list.find(([n]) => n === "Authorization")?.[1];
-        expect(status === 401, `${auth} -> ${status}`).toBe(auth === undefined || !ACCEPTED_AUTH.has(auth));
-        if (status === 415) expect(problem?.code).toBe("unsupported_media_type");
-      }),
+      fc.asyncProperty(
+        headers,
+        fc.oneof({ weight: 2, arbitrary: fc.constant<unknown>(validCreate) }, { weight: 1, arbitrary: passBody(1) }),
+        async (list, value) => {
+          const { status, problem } = await exchange({ method: "POST", path: "/v1/passes", headers: list, body: serialise(value) });
+          const auth = list.find(([n]) => n === "Authorization")?.[1];
+          expect(status === 401, `${auth} -> ${status}`).toBe(auth === undefined || !ACCEPTED_AUTH.has(auth));
+          if (status === 415) expect(problem?.code).toBe("unsupported_media_type");
+        },
+      ),
       1_500,
     );
   }, 90_000);
 
   it("takes every valid create: 201, or 200 for a pass that already exists", async () => {
     await fuzz(
-      fc.asyncProperty(validCreateBody, fc.constantFrom("application/json", "text/plain", undefined), fc.boolean(), async (value, type, trailing) => {
-        const text = serialise(value);
-        const body = trailing ? text.replace(/}$/, ",}") : text;
-        const list: [string, string][] = [["Authorization", BASIC]];
-        if (type) list.push(["Content-Type", type]);
-        const { status, text: answer } = await exchange({ method: "POST", path: "/v1/passes", headers: list, body });
-        expect([200, 201], answer).toContain(status);
-      }),
+      fc.asyncProperty(
+        validCreateBody,
+        fc.constantFrom("application/json", "text/plain", undefined),
+        fc.boolean(),
+        async (value, type, trailing) => {
+          const text = serialise(value);
+          const body = trailing ? text.replace(/}$/, ",}") : text;
+          const list: [string, string][] = [["Authorization", BASIC]];
+          if (type) list.push(["Content-Type", type]);
+          const { status, text: answer } = await exchange({ method: "POST", path: "/v1/passes", headers: list, body });
+          expect([200, 201], answer).toContain(status);
+        },
+      ),
       400,
     );
   }, 90_000);
@@ -645,7 +920,10 @@ describe("fuzzing POST /v1/passes", () => {
       fc.asyncProperty(hugeBody, async ([target, unit, dry]) => {
         const body = paddedCreate(target, unit);
         const bytes = byteLength(body);
-        const list: [string, string][] = [["Authorization", BASIC], ["Content-Type", "application/json"]];
+        const list: [string, string][] = [
+          ["Authorization", BASIC],
+          ["Content-Type", "application/json"],
+        ];
         if (dry) list.push(["X-Dry-Run", "true"]);
         const { status, text } = await exchange({ method: "POST", path: "/v1/passes", headers: list, body });
         if (bytes > MAX_BODY_BYTES) expect(status).toBe(413);
@@ -677,7 +955,11 @@ describe("fuzzing /v1/passes/{campaignName}/{userDefinedId}", () => {
   it("finds an existing pass however its identifiers are percent-encoded in the path", async () => {
     await fuzz(
       fc.asyncProperty(existingSegments, async ([campaignPart, userPart]) => {
-        const { status, text } = await exchange({ method: "GET", path: `/v1/passes/${campaignPart}/${userPart}`, headers: [["Authorization", BASIC]] });
+        const { status, text } = await exchange({
+          method: "GET",
+          path: `/v1/passes/${campaignPart}/${userPart}`,
+          headers: [["Authorization", BASIC]],
+        });
         expect(status, text).toBe(200);
         const pass = JSON.parse(text) as { campaignName: string; userDefinedId: string };
         expect([pass.campaignName, pass.userDefinedId]).toEqual([decodeURIComponent(campaignPart!), decodeURIComponent(userPart!)]);
@@ -706,12 +988,24 @@ describe("fuzzing /v1/passes/{campaignName}/{userDefinedId}", () => {
 
   it("updates, looks up and invalidates an existing pass whatever its identifiers, without a 5xx", async () => {
     // "." and ".." are left out: the proxy refuses them (no URL path can carry them).
-    const name = fc.oneof(plainId, fc.string({ unit: "grapheme", minLength: 1, maxLength: 30 })).filter((text) => text !== "." && text !== "..");
+    const name = fc
+      .oneof(plainId, fc.string({ unit: "grapheme", minLength: 1, maxLength: 30 }))
+      .filter((text) => text !== "." && text !== "..");
     await fuzz(
       fc.asyncProperty(name, plainId, async (campaignName, userDefinedId) => {
         const path = passPath(campaignName, userDefinedId);
-        const created = await exchange({ method: "POST", path: "/v1/passes", headers: [["Authorization", BASIC]], body: serialise({ ...validCreate, campaignName, userDefinedId }) });
-        const update = await exchange({ method: "PUT", path, headers: [["Authorization", BASIC]], body: serialise({ campaignName, isVoided: "true" }) });
+        const created = await exchange({
+          method: "POST",
+          path: "/v1/passes",
+          headers: [["Authorization", BASIC]],
+          body: serialise({ ...validCreate, campaignName, userDefinedId }),
+        });
+        const update = await exchange({
+          method: "PUT",
+          path,
+          headers: [["Authorization", BASIC]],
+          body: serialise({ campaignName, isVoided: "true" }),
+        });
         const lookup = await exchange({ method: "GET", path, headers: [["Authorization", BASIC]] });
         const removal = await exchange({ method: "DELETE", path, headers: [["Authorization", BASIC]] });
         // Identifiers the schema refuses (control characters, lone surrogates) are refused alike everywhere.
@@ -750,7 +1044,16 @@ describe("fuzzing /v1/lifecycle/passkit", () => {
  * What the fuzzer found, each as its minimal input, fixed and kept as a regression test.
  */
 describe("fuzzing regressions", () => {
-  const intake = (body: string) => exchange({ method: "POST", path: "/v1/lifecycle/passkit", headers: [["Authorization", WEBHOOK_BASIC], ["Content-Type", "application/json"]], body });
+  const intake = (body: string) =>
+    exchange({
+      method: "POST",
+      path: "/v1/lifecycle/passkit",
+      headers: [
+        ["Authorization", WEBHOOK_BASIC],
+        ["Content-Type", "application/json"],
+      ],
+      body,
+    });
 
   it("refuses a webhook whose pass id is a lone surrogate with a 422 at /pass/id, not a 500 (lone_surrogate_pass_id)", async () => {
     const { status, problem } = await intake(String.raw`{"event":"RECORD_CREATED","pass":{"id":"\udfff","userDefinedId":"0"}}`);
@@ -773,15 +1076,25 @@ describe("fuzzing regressions", () => {
     expect((await response.text()).length).toBeLessThan(MAX_REFUSAL_BYTES);
   });
 
-  it("refuses to create a pass named \"..\", which no URL path could address afterwards (dot_segment_identifier)", async () => {
+  it('refuses to create a pass named "..", which no URL path could address afterwards (dot_segment_identifier)', async () => {
     // Clients and the URL parser resolve "." and ".." (also "%2e%2e") away, so no path can name this pass.
-    const created = await send({ method: "POST", path: "/v1/passes", headers: [["Authorization", BASIC]], body: serialise({ ...validCreate, userDefinedId: ".." }) });
+    const created = await send({
+      method: "POST",
+      path: "/v1/passes",
+      headers: [["Authorization", BASIC]],
+      body: serialise({ ...validCreate, userDefinedId: ".." }),
+    });
     expect(created.status).toBe(422);
     expect(passkit.calls).toEqual([]);
   });
 
   it("answers an update with no fields without writing anything: 404 for a pass that does not exist (empty_update_without_pointer)", async () => {
-    const response = await send({ method: "PUT", path: passPath("summer-loyalty", "user-123"), headers: [["Authorization", BASIC]], body: "{}" });
+    const response = await send({
+      method: "PUT",
+      path: passPath("summer-loyalty", "user-123"),
+      headers: [["Authorization", BASIC]],
+      body: "{}",
+    });
     expect(response.status).toBe(404);
     expect((await response.json<Problem>()).code).toBe("not_found");
     expect(passkit.apiCalls().map((c) => c.method)).toEqual(["GET"]);

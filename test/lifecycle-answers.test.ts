@@ -20,7 +20,10 @@ afterEach(async () => {
   await resetAll();
 });
 
-const webhook = (pass: Record<string, unknown>) => ({ event: "PASS_EVENT_INSTALLED", pass: { id: "4vQbXk2Rr9TnWc7LpJ3sZa", classId: "summer-loyalty", ...pass } });
+const webhook = (pass: Record<string, unknown>) => ({
+  event: "PASS_EVENT_INSTALLED",
+  pass: { id: "4vQbXk2Rr9TnWc7LpJ3sZa", classId: "summer-loyalty", ...pass },
+});
 
 describe("the lifecycle routes' answers match their schemas", () => {
   it("the intake's 202 for a queued event and for a dead-lettered one", async () => {
@@ -40,14 +43,24 @@ describe("the lifecycle routes' answers match their schemas", () => {
 
   it("the dead-letter list and the replay", async () => {
     const message = await lifecycleMessage(1);
-    await ledger(env).addDeadLetters([{ eventId: message.eventId, reason: "braze_bad_request: Invalid 'external_id'", attempts: 1, event: message }]);
-    const page = answers.deadLetterPageSchema.parse(await (await call("GET", "/v1/lifecycle/dead-letters?limit=1", { auth: OPERATOR_BASIC })).json());
+    await ledger(env).addDeadLetters([
+      { eventId: message.eventId, reason: "braze_bad_request: Invalid 'external_id'", attempts: 1, event: message },
+    ]);
+    const page = answers.deadLetterPageSchema.parse(
+      await (await call("GET", "/v1/lifecycle/dead-letters?limit=1", { auth: OPERATOR_BASIC })).json(),
+    );
     expect(page.items.map((item) => item.event)).toEqual([message]);
     expect(page.nextCursor).toBe(String(page.items[0]!.id));
 
-    const byId = answers.replayAnswerSchema.parse(await (await call("POST", "/v1/lifecycle/dead-letters/replay", { auth: OPERATOR_BASIC, body: { ids: [page.items[0]!.id, 77] } })).json());
+    const byId = answers.replayAnswerSchema.parse(
+      await (
+        await call("POST", "/v1/lifecycle/dead-letters/replay", { auth: OPERATOR_BASIC, body: { ids: [page.items[0]!.id, 77] } })
+      ).json(),
+    );
     expect(byId).toEqual({ replayed: 1, skipped: [], notFound: [77], remaining: 0 });
-    const all = answers.replayAnswerSchema.parse(await (await call("POST", "/v1/lifecycle/dead-letters/replay", { auth: OPERATOR_BASIC, body: { all: true } })).json());
+    const all = answers.replayAnswerSchema.parse(
+      await (await call("POST", "/v1/lifecycle/dead-letters/replay", { auth: OPERATOR_BASIC, body: { all: true } })).json(),
+    );
     expect(all).toEqual({ replayed: 0, skipped: [], remaining: 0 });
   });
 
@@ -57,7 +70,9 @@ describe("the lifecycle routes' answers match their schemas", () => {
   });
 
   it("every exported schema converts to JSON Schema, for the OpenAPI document", () => {
-    const schemas = Object.entries(answers as Record<string, unknown>).filter((entry): entry is [string, z.ZodType] => entry[1] instanceof z.ZodType);
+    const schemas = Object.entries(answers as Record<string, unknown>).filter(
+      (entry): entry is [string, z.ZodType] => entry[1] instanceof z.ZodType,
+    );
     expect(schemas.map(([name]) => name).sort()).toEqual([
       "deadLetterListQuerySchema",
       "deadLetterPageSchema",
@@ -73,7 +88,10 @@ describe("the lifecycle routes' answers match their schemas", () => {
       const io = name.endsWith("QuerySchema") || name.endsWith("RequestSchema") ? "input" : "output";
       expect(() => z.toJSONSchema(schema, { io, target: "draft-2020-12" }), name).not.toThrow();
     }
-    const status = z.toJSONSchema(answers.relayStatusSchema, { io: "output", target: "draft-2020-12" }) as { required: string[]; additionalProperties: boolean };
+    const status = z.toJSONSchema(answers.relayStatusSchema, { io: "output", target: "draft-2020-12" }) as {
+      required: string[];
+      additionalProperties: boolean;
+    };
     expect(status.required.sort()).toEqual(["deadLetters", "delivered", "expired", "retentionDays"]);
     expect(status.additionalProperties).toBe(false);
   });

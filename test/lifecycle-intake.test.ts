@@ -54,7 +54,12 @@ async function signature(secret: string, nonce: string, body: string): Promise<s
 /** A request to a Worker whose PASSKIT_WEBHOOK_SECRET is set. */
 async function deliverWithSecret(body: string, headers: Record<string, string>, method = "POST"): Promise<Response> {
   const ctx = createExecutionContext();
-  const response = await app.request(INTAKE, { method, headers: { "Content-Type": "application/json", ...headers }, body }, { ...env, PASSKIT_WEBHOOK_SECRET: SECRET }, ctx);
+  const response = await app.request(
+    INTAKE,
+    { method, headers: { "Content-Type": "application/json", ...headers }, body },
+    { ...env, PASSKIT_WEBHOOK_SECRET: SECRET },
+    ctx,
+  );
   await waitOnExecutionContext(ctx);
   return response;
 }
@@ -77,7 +82,13 @@ describe("PassKit webhooks become lifecycle messages", () => {
       const body = await response.json<Accepted>();
       const messages = enqueued();
       expect(messages).toHaveLength(1);
-      expect(messages[0]).toMatchObject({ name, externalId: "user-123", passId: PASS_ID, campaignName: "summer-loyalty", source: "passkit_webhook" });
+      expect(messages[0]).toMatchObject({
+        name,
+        externalId: "user-123",
+        passId: PASS_ID,
+        campaignName: "summer-loyalty",
+        source: "passkit_webhook",
+      });
       expect(body).toEqual({ accepted: true, eventId: messages[0]!.eventId, name });
     },
   );
@@ -95,7 +106,9 @@ describe("PassKit webhooks become lifecycle messages", () => {
   it("tells Braze about an install once when PassKit reports it both as INSTALLED and through universal.status", async () => {
     const metadata = { lastInstalledAt: new Date(Date.now() - 60_000).toISOString() };
     const installed = await (await deliver(webhook("PASS_EVENT_INSTALLED", { metadata }), "PUT")).json<Accepted>();
-    const viaStatus = await (await deliver(webhook("PASS_EVENT_RECORD_UPDATED", { metadata, recordData: { "universal.status": "PASS_INSTALLED" } }), "PUT")).json<Accepted>();
+    const viaStatus = await (
+      await deliver(webhook("PASS_EVENT_RECORD_UPDATED", { metadata, recordData: { "universal.status": "PASS_INSTALLED" } }), "PUT")
+    ).json<Accepted>();
     expect(viaStatus.eventId).toBe(installed.eventId);
     expect(enqueued().map((m) => m.eventId)).toEqual([installed.eventId, installed.eventId]);
   });
@@ -105,13 +118,24 @@ describe("universal.status restated on later updates", () => {
   it("names an install restated by a later update after its own install time, so it is the same event as the install (contract §9)", async () => {
     const lastInstalledAt = new Date(Date.now() - 3 * 86_400_000).toISOString();
     const install = await (await deliver(webhook("PASS_EVENT_INSTALLED", { metadata: { lastInstalledAt } }), "PUT")).json<Accepted>();
-    const restated = await (await deliver(webhook("PASS_EVENT_RECORD_UPDATED", { metadata: { lastInstalledAt, updatedAt: new Date().toISOString() }, recordData: { "universal.status": "PASS_INSTALLED" } }), "PUT")).json<Accepted>();
+    const restated = await (
+      await deliver(
+        webhook("PASS_EVENT_RECORD_UPDATED", {
+          metadata: { lastInstalledAt, updatedAt: new Date().toISOString() },
+          recordData: { "universal.status": "PASS_INSTALLED" },
+        }),
+        "PUT",
+      )
+    ).json<Accepted>();
     expect(restated.eventId).toBe(install.eventId);
     expect(enqueued().map((m) => m.name)).toEqual(["installed", "installed"]);
   });
 
   it("gives a redelivered webhook the same eventId whenever it arrives: nothing depends on the clock (contract §9)", async () => {
-    const body = webhook("PASS_EVENT_RECORD_UPDATED", { metadata: { lastInstalledAt: "2026-11-01T10:00:00Z" }, recordData: { "universal.status": "PASS_INSTALLED" } });
+    const body = webhook("PASS_EVENT_RECORD_UPDATED", {
+      metadata: { lastInstalledAt: "2026-11-01T10:00:00Z" },
+      recordData: { "universal.status": "PASS_INSTALLED" },
+    });
     const first = await (await deliver(body, "PUT")).json<Accepted>();
     vi.useFakeTimers({ now: Date.now() + 20 * 86_400_000, toFake: ["Date"] });
     const later = await (await deliver(body, "PUT")).json<Accepted>();
@@ -119,15 +143,23 @@ describe("universal.status restated on later updates", () => {
   });
 
   it("gives every status-only restatement without timestamps the same eventId, so Braze sees one install", async () => {
-    const first = await (await deliver(webhook("PASS_EVENT_RECORD_UPDATED", { recordData: { "universal.status": "PASS_INSTALLED", points: 1 } }), "PUT")).json<Accepted>();
-    const again = await (await deliver(webhook("PASS_EVENT_RECORD_UPDATED", { recordData: { "universal.status": "PASS_INSTALLED", points: 2 } }), "PUT")).json<Accepted>();
+    const first = await (
+      await deliver(webhook("PASS_EVENT_RECORD_UPDATED", { recordData: { "universal.status": "PASS_INSTALLED", points: 1 } }), "PUT")
+    ).json<Accepted>();
+    const again = await (
+      await deliver(webhook("PASS_EVENT_RECORD_UPDATED", { recordData: { "universal.status": "PASS_INSTALLED", points: 2 } }), "PUT")
+    ).json<Accepted>();
     expect(again.eventId).toBe(first.eventId);
   });
 
   it("tells a reinstall from the first install even when firstInstalledAt stays the same", async () => {
     const firstInstalledAt = "2026-01-01T00:00:00Z";
-    const one = await (await deliver(webhook("INSTALLED", { metadata: { firstInstalledAt, lastInstalledAt: "2026-01-01T00:00:00Z" } }), "PUT")).json<Accepted>();
-    const two = await (await deliver(webhook("INSTALLED", { metadata: { firstInstalledAt, lastInstalledAt: "2026-03-01T00:00:00Z" } }), "PUT")).json<Accepted>();
+    const one = await (
+      await deliver(webhook("INSTALLED", { metadata: { firstInstalledAt, lastInstalledAt: "2026-01-01T00:00:00Z" } }), "PUT")
+    ).json<Accepted>();
+    const two = await (
+      await deliver(webhook("INSTALLED", { metadata: { firstInstalledAt, lastInstalledAt: "2026-03-01T00:00:00Z" } }), "PUT")
+    ).json<Accepted>();
     const three = await (await deliver(webhook("INSTALLED", { metadata: { firstInstalledAt } }), "PUT")).json<Accepted>();
     expect(new Set([one.eventId, two.eventId, three.eventId]).size).toBe(3);
   });
@@ -146,7 +178,13 @@ describe("who and what the event is about", () => {
   });
 
   it("finds the user in recordData's members.member.externalId when the pass carries no id of its own", async () => {
-    await deliver(webhook("INSTALLED", { userDefinedId: undefined, recordData: { "members.member.points": "12", "members.member.externalId": "member-77" } }), "PUT");
+    await deliver(
+      webhook("INSTALLED", {
+        userDefinedId: undefined,
+        recordData: { "members.member.points": "12", "members.member.externalId": "member-77" },
+      }),
+      "PUT",
+    );
     expect(enqueued()[0]!.externalId).toBe("member-77");
   });
 
@@ -157,7 +195,10 @@ describe("who and what the event is about", () => {
   });
 
   it("carries the pass URL built from the pass id, and the wallet platform and install time when PassKit gives them", async () => {
-    await deliver(webhook("INSTALLED", { metadata: { installDevicePlatform: "apple", lastInstalledAt: "2026-11-26T10:00:00+01:00" } }), "PUT");
+    await deliver(
+      webhook("INSTALLED", { metadata: { installDevicePlatform: "apple", lastInstalledAt: "2026-11-26T10:00:00+01:00" } }),
+      "PUT",
+    );
     await deliver(webhook("RECORD_UPDATED"), "PUT");
     const [install, update] = enqueued();
     expect(install).toMatchObject({ passUrl: PASS_URL, platform: "apple", time: "2026-11-26T09:00:00.000Z" });
@@ -184,15 +225,26 @@ describe("the same occurrence reaches Braze once", () => {
 
   it("gives a webhook without timestamps, redelivered minutes later, the same eventId, whatever its key order", async () => {
     vi.useFakeTimers({ toFake: ["Date"], now: new Date("2026-11-26T10:00:05Z") });
-    const first = await (await deliver({ event: "RECORD_UPDATED", pass: { id: PASS_ID, userDefinedId: "user-123", recordData: { a: "1", b: "2" } } }, "PUT")).json<Accepted>();
+    const first = await (
+      await deliver({ event: "RECORD_UPDATED", pass: { id: PASS_ID, userDefinedId: "user-123", recordData: { a: "1", b: "2" } } }, "PUT")
+    ).json<Accepted>();
     vi.setSystemTime(new Date("2026-11-26T10:07:00Z"));
-    const again = await (await deliver(`{"pass":{"recordData":{"b":"2","a":"1"},"userDefinedId":"user-123","id":"${PASS_ID}"},"event":"RECORD_UPDATED"}`, "PUT")).json<Accepted>();
+    const again = await (
+      await deliver(
+        `{"pass":{"recordData":{"b":"2","a":"1"},"userDefinedId":"user-123","id":"${PASS_ID}"},"event":"RECORD_UPDATED"}`,
+        "PUT",
+      )
+    ).json<Accepted>();
     expect(again.eventId).toBe(first.eventId);
   });
 
   it("keeps two installs of the same pass apart by when they happened", async () => {
-    const first = await (await deliver(webhook("INSTALLED", { metadata: { lastInstalledAt: "2026-11-26T10:00:00Z" } }), "PUT")).json<Accepted>();
-    const second = await (await deliver(webhook("INSTALLED", { metadata: { lastInstalledAt: "2026-12-01T08:30:00Z" } }), "PUT")).json<Accepted>();
+    const first = await (
+      await deliver(webhook("INSTALLED", { metadata: { lastInstalledAt: "2026-11-26T10:00:00Z" } }), "PUT")
+    ).json<Accepted>();
+    const second = await (
+      await deliver(webhook("INSTALLED", { metadata: { lastInstalledAt: "2026-12-01T08:30:00Z" } }), "PUT")
+    ).json<Accepted>();
     expect(second.eventId).not.toBe(first.eventId);
     expect(new Set(enqueued().map((m) => m.eventId)).size).toBe(2);
   });
@@ -218,7 +270,10 @@ describe("events of the proxy's own writes", () => {
       source: "proxy",
       templateName: "gold-member",
     });
-    const webhookAnswer = await deliver({ event: "PASS_EVENT_RECORD_CREATED", pass: { id: pass.id, campaignName: "summer-loyalty", userDefinedId: "user-123" } });
+    const webhookAnswer = await deliver({
+      event: "PASS_EVENT_RECORD_CREATED",
+      pass: { id: pass.id, campaignName: "summer-loyalty", userDefinedId: "user-123" },
+    });
     expect((await webhookAnswer.json<Accepted>()).eventId).toBe(message!.eventId);
   });
 
@@ -235,7 +290,8 @@ describe("events of the proxy's own writes", () => {
 
   it("emits one `updated` per change: a Braze retry (same Idempotency-Key) replays, an update that changes nothing is silent", async () => {
     await call("POST", "/v1/passes", { body: validCreate });
-    const update = (key: string, isVoided: boolean) => call("PUT", passPath("summer-loyalty", "user-123"), { body: { isVoided }, headers: { "Idempotency-Key": key } });
+    const update = (key: string, isVoided: boolean) =>
+      call("PUT", passPath("summer-loyalty", "user-123"), { body: { isVoided }, headers: { "Idempotency-Key": key } });
     expect((await update("dispatch-1-user-123", true)).status).toBe(200);
     const retry = await update("dispatch-1-user-123", true);
     expect(retry.headers.get("Idempotent-Replayed")).toBe("true");
@@ -311,7 +367,11 @@ describe("events of the proxy's own writes", () => {
 
     const ctx = createExecutionContext();
     const headers = { Authorization: BASIC, "Content-Type": "application/json" };
-    const response = await worker.fetch(new Request("https://proxy.example/v1/passes", { method: "POST", headers, body: JSON.stringify(validCreate) }), env, ctx);
+    const response = await worker.fetch(
+      new Request("https://proxy.example/v1/passes", { method: "POST", headers, body: JSON.stringify(validCreate) }),
+      env,
+      ctx,
+    );
     // Answered while the queue has not settled the first attempt yet.
     expect(response.status).toBe(201);
     const pass = await response.json<{ id: string }>();
@@ -346,7 +406,9 @@ describe("webhooks that cannot become a Braze event", () => {
   });
 
   it("refuses an event whose user id Braze could not take with a clear 422, not a misleading dead letter", async () => {
-    const response = await deliver(webhook("PASS_EVENT_INSTALLED", { userDefinedId: undefined, recordData: { "members.member.externalId": "u".repeat(600) } }));
+    const response = await deliver(
+      webhook("PASS_EVENT_INSTALLED", { userDefinedId: undefined, recordData: { "members.member.externalId": "u".repeat(600) } }),
+    );
     expect(response.status).toBe(422);
     expect((await response.json<{ detail: string }>()).detail).toContain("externalId");
     expect(send).not.toHaveBeenCalled();
@@ -399,7 +461,11 @@ describe("who may deliver webhooks", () => {
 
     it("does not take a signature in place of Basic credentials, since there is no secret to check it against", async () => {
       const body = JSON.stringify(webhook("INSTALLED"));
-      const signed = await call("PUT", INTAKE, { body, auth: null, headers: { "x-passkit-signature": await signature(SECRET, "n1", body) } });
+      const signed = await call("PUT", INTAKE, {
+        body,
+        auth: null,
+        headers: { "x-passkit-signature": await signature(SECRET, "n1", body) },
+      });
       expect(signed.status).toBe(401);
       expect(send).not.toHaveBeenCalled();
     });
@@ -440,15 +506,18 @@ describe("who may deliver webhooks", () => {
     it.each([
       ["a body that is not JSON", "{not json", "application/json"],
       ["a form body", "event=INSTALLED", "application/x-www-form-urlencoded"],
-    ])("answers an unsigned caller's %s with 401, telling nothing of what the body would have been", async (_what, unsigned, contentType) => {
-      const response = await deliverWithSecret(unsigned, { "Content-Type": contentType }, "POST");
-      expect(response.status).toBe(401);
-      expect((await response.json<{ detail: string }>()).detail).toBe("A valid x-passkit-signature header is required.");
-      expect(send).not.toHaveBeenCalled();
-    });
+    ])(
+      "answers an unsigned caller's %s with 401, telling nothing of what the body would have been",
+      async (_what, unsigned, contentType) => {
+        const response = await deliverWithSecret(unsigned, { "Content-Type": contentType }, "POST");
+        expect(response.status).toBe(401);
+        expect((await response.json<{ detail: string }>()).detail).toBe("A valid x-passkit-signature header is required.");
+        expect(send).not.toHaveBeenCalled();
+      },
+    );
 
     it("verifies the signature over the exact bytes, so a signed body that is not JSON is then a 400", async () => {
-      const broken = "{\"event\": ";
+      const broken = '{"event": ';
       const response = await deliverWithSecret(broken, { "x-passkit-signature": await signature(SECRET, "n1", broken) }, "POST");
       expect(response.status).toBe(400);
       expect(send).not.toHaveBeenCalled();

@@ -39,7 +39,10 @@ function lines(): Line[] {
 const linesOf = (event: string) => lines().filter((line) => line.event === event);
 
 async function consume(queue: string, bodies: unknown[], attempts = 1): Promise<void> {
-  const batch = createMessageBatch(queue, bodies.map((body, i) => ({ id: `m${i}`, timestamp: new Date(), attempts, body })));
+  const batch = createMessageBatch(
+    queue,
+    bodies.map((body, i) => ({ id: `m${i}`, timestamp: new Date(), attempts, body })),
+  );
   const ctx = createExecutionContext();
   await worker.queue(batch, env, ctx);
   await getQueueResult(batch, ctx);
@@ -79,7 +82,15 @@ describe("structured log lines of the lifecycle relay", () => {
     braze.inject({ status: 429, headers: { "X-RateLimit-Reset": String(Math.ceil(Date.now() / 1000) + 600) } });
     await consume("passkit-lifecycle", [await lifecycleMessage(1, { product: "member" })]);
     expect(linesOf("braze_retry")).toEqual([
-      expect.objectContaining({ level: "warn", product: "member", status: 429, reason: "rate_limited", resend: true, waitSeconds: expect.any(Number), notBefore: expect.any(String) }),
+      expect.objectContaining({
+        level: "warn",
+        product: "member",
+        status: 429,
+        reason: "rate_limited",
+        resend: true,
+        waitSeconds: expect.any(Number),
+        notBefore: expect.any(String),
+      }),
     ]);
   });
 
@@ -107,7 +118,13 @@ describe("structured log lines of the lifecycle relay", () => {
     const body = await lifecycleMessage(3);
     await consume("passkit-lifecycle", [body], 10);
     expect(linesOf("dead_lettered")).toEqual([
-      expect.objectContaining({ eventId: body.eventId, product: "pass", status: 503, reason: "retries_exhausted: braze_unavailable: Braze answered 503", attempts: 10 }),
+      expect.objectContaining({
+        eventId: body.eventId,
+        product: "pass",
+        status: 503,
+        reason: "retries_exhausted: braze_unavailable: Braze answered 503",
+        attempts: 10,
+      }),
     ]);
   });
 
@@ -125,19 +142,37 @@ describe("structured log lines of the lifecycle relay", () => {
     const message = await lifecycleMessage(4, { product: "member" });
     await emitLifecycle(env, message, { requestId: "req-42" });
     const reason = "enqueue_failed: Error: Queue send failed: overloaded";
-    expect(linesOf("enqueue_failed")).toEqual([{ level: "error", event: "enqueue_failed", requestId: "req-42", eventId: message.eventId, product: "member", reason, attempts: 2 }]);
-    expect(linesOf("dead_lettered")).toEqual([{ level: "error", event: "dead_lettered", source: "emit", requestId: "req-42", eventId: message.eventId, product: "member", reason, attempts: 0 }]);
+    expect(linesOf("enqueue_failed")).toEqual([
+      { level: "error", event: "enqueue_failed", requestId: "req-42", eventId: message.eventId, product: "member", reason, attempts: 2 },
+    ]);
+    expect(linesOf("dead_lettered")).toEqual([
+      {
+        level: "error",
+        event: "dead_lettered",
+        source: "emit",
+        requestId: "req-42",
+        eventId: message.eventId,
+        product: "member",
+        reason,
+        attempts: 0,
+      },
+    ]);
     expect((await ledger(env).listDeadLetters(10)).items.map((item) => item.reason)).toEqual([reason]);
   });
 
   it("an event that neither the queue nor the ledger takes is logged whole, as lost", async () => {
     vi.spyOn(env.LIFECYCLE_EVENTS, "send").mockRejectedValue(new Error("Queue send failed: overloaded"));
     vi.spyOn(env.LIFECYCLE_LEDGER, "getByName").mockReturnValue(
-      new Proxy(env.LIFECYCLE_LEDGER.getByName("ledger"), { get: (target, property) => (property === "addDeadLetters" ? () => Promise.reject(new Error("ledger down")) : Reflect.get(target, property)) }),
+      new Proxy(env.LIFECYCLE_LEDGER.getByName("ledger"), {
+        get: (target, property) =>
+          property === "addDeadLetters" ? () => Promise.reject(new Error("ledger down")) : Reflect.get(target, property),
+      }),
     );
     const message = await lifecycleMessage(6);
     await emitLifecycle(env, message, { requestId: "req-43" });
-    expect(linesOf("lifecycle_event_lost")).toEqual([expect.objectContaining({ requestId: "req-43", eventId: message.eventId, product: "pass", lost: message })]);
+    expect(linesOf("lifecycle_event_lost")).toEqual([
+      expect.objectContaining({ requestId: "req-43", eventId: message.eventId, product: "pass", lost: message }),
+    ]);
     expect(linesOf("dead_lettered")).toEqual([]);
   });
 });

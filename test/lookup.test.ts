@@ -86,7 +86,16 @@ describe("GET /v1/passes/:campaignName/:userDefinedId (Connected Content)", () =
   it("serves a stale entry at once and refreshes it in the background", async () => {
     await seedPass();
     const key = await passKey(validCreate.campaignName, validCreate.userDefinedId);
-    const stalePass = { id: "old-id", url: "https://q.passkit.net/~/#/p/old-id", campaignName: "summer-loyalty", userDefinedId: "user-123", isVoided: false, isRedeemed: false, isInvalid: false, expiryDate: null };
+    const stalePass = {
+      id: "old-id",
+      url: "https://q.passkit.net/~/#/p/old-id",
+      campaignName: "summer-loyalty",
+      userDefinedId: "user-123",
+      isVoided: false,
+      isRedeemed: false,
+      isInvalid: false,
+      expiryDate: null,
+    };
     await env.PASS_CACHE.put(key, JSON.stringify({ kind: "record", view: stalePass, storedAt: Date.now() - 3_700_000 }));
     passkit.inject({ method: "GET", latencyMs: 300 });
 
@@ -129,7 +138,16 @@ describe("GET /v1/passes/:campaignName/:userDefinedId (Connected Content)", () =
   it("serves the stale entry when PassKit hangs", async () => {
     await seedPass();
     const key = await passKey(validCreate.campaignName, validCreate.userDefinedId);
-    const stalePass = { id: "old-id", url: "https://q.passkit.net/~/#/p/old-id", campaignName: "summer-loyalty", userDefinedId: "user-123", isVoided: false, isRedeemed: false, isInvalid: false, expiryDate: null };
+    const stalePass = {
+      id: "old-id",
+      url: "https://q.passkit.net/~/#/p/old-id",
+      campaignName: "summer-loyalty",
+      userDefinedId: "user-123",
+      isVoided: false,
+      isRedeemed: false,
+      isInvalid: false,
+      expiryDate: null,
+    };
     await env.PASS_CACHE.put(key, JSON.stringify({ kind: "record", view: stalePass, storedAt: Date.now() - 3_700_000 }));
     passkit.inject({ method: "GET", latencyMs: 5_000 });
     const started = Date.now();

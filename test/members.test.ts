@@ -8,7 +8,8 @@ import { cacheKey } from "../src/machinery/cache-key.ts";
 import { call, consume, installFakes, WEBHOOK_BASIC, validCreate, resetAll } from "./helpers.ts";
 
 const PROGRAM = "loyalty-program";
-const memberPath = (externalId: string, programId = PROGRAM) => `/v1/members/${encodeURIComponent(programId)}/${encodeURIComponent(externalId)}`;
+const memberPath = (externalId: string, programId = PROGRAM) =>
+  `/v1/members/${encodeURIComponent(programId)}/${encodeURIComponent(externalId)}`;
 const enrolment = {
   programId: PROGRAM,
   tierId: "base",
@@ -34,7 +35,8 @@ afterEach(async () => {
   await resetAll();
 });
 
-const queued = () => send.mock.calls.map(([body]) => body as { name: string; product: string; externalId: string; campaignName: string; passId: string });
+const queued = () =>
+  send.mock.calls.map(([body]) => body as { name: string; product: string; externalId: string; campaignName: string; passId: string });
 const writes = () => platform.apiCalls().filter((c) => c.method !== "GET" && !c.url.includes("/list/"));
 
 describe("POST /v1/members (enrol)", () => {
@@ -44,15 +46,29 @@ describe("POST /v1/members (enrol)", () => {
     const body = await response.json<{ id: string; url: string }>();
     const stored = platform.findMember(PROGRAM, "user-123")!;
     expect(body).toEqual({ id: stored.id, url: `https://pub1.pskt.io/${stored.id}`, programId: PROGRAM, externalId: "user-123" });
-    expect(stored).toMatchObject({ tierId: "base", points: 120, metaData: { favourite: "tea", barcode: "B-123" }, person: { forename: "Ada", emailAddress: "ada@example.com" } });
+    expect(stored).toMatchObject({
+      tierId: "base",
+      points: 120,
+      metaData: { favourite: "tea", barcode: "B-123" },
+      person: { forename: "Ada", emailAddress: "ada@example.com" },
+    });
     expect(platform.memberCount()).toBe(1);
 
     const calls = platform.calls.length;
     const lookup = await call("GET", memberPath("user-123"));
     expect(lookup.headers.get("X-Cache")).toBe("HIT");
-    expect(await lookup.json()).toMatchObject({ id: stored.id, installed: false, passStatus: "issued", appleUrl: `${body.url}.pkpass`, googleUrl: `${body.url}.gpay`, points: 120 });
+    expect(await lookup.json()).toMatchObject({
+      id: stored.id,
+      installed: false,
+      passStatus: "issued",
+      appleUrl: `${body.url}.pkpass`,
+      googleUrl: `${body.url}.gpay`,
+      points: 120,
+    });
     expect(platform.calls.length).toBe(calls);
-    expect(queued()).toEqual([expect.objectContaining({ name: "created", product: "member", externalId: "user-123", campaignName: PROGRAM, passId: stored.id })]);
+    expect(queued()).toEqual([
+      expect.objectContaining({ name: "created", product: "member", externalId: "user-123", campaignName: PROGRAM, passId: stored.id }),
+    ]);
   });
 
   it("answers an enrolment of a known externalId 200 with the same member, writing only what differs (PassKit's 409 is never passed on)", async () => {
@@ -83,19 +99,33 @@ describe("POST /v1/members (enrol)", () => {
   });
 
   it("sends metaData numbers and booleans as text, and refuses a nested value with a 422 and no PassKit call", async () => {
-    expect((await call("POST", "/v1/members", { body: { ...enrolment, metaData: { visits: 12, vip: true, big: 9007199254740991 } } })).status).toBe(201);
+    expect(
+      (await call("POST", "/v1/members", { body: { ...enrolment, metaData: { visits: 12, vip: true, big: 9007199254740991 } } })).status,
+    ).toBe(201);
     expect(JSON.parse(platform.apiCalls("POST")[0]!.body).metaData).toEqual({ visits: "12", vip: "true", big: "9007199254740991" });
     const calls = platform.calls.length;
-    const nested = await call("POST", "/v1/members", { body: { ...enrolment, externalId: "user-2", metaData: { address: { city: "Paris" } } } });
+    const nested = await call("POST", "/v1/members", {
+      body: { ...enrolment, externalId: "user-2", metaData: { address: { city: "Paris" } } },
+    });
     expect(nested.status).toBe(422);
-    expect((await nested.json<Problem>()).errors).toEqual([{ pointer: "/metaData/address", detail: "must be a string, number or boolean (PassKit keeps text)" }]);
+    expect((await nested.json<Problem>()).errors).toEqual([
+      { pointer: "/metaData/address", detail: "must be a string, number or boolean (PassKit keeps text)" },
+    ]);
     expect(platform.calls.length).toBe(calls);
   });
 
   it("treats empty person fields from a user without them as absent, and blanks a metaData value that is empty (contract §8.1)", async () => {
-    const response = await call("POST", "/v1/members", { body: { ...enrolment, person: { forename: "Ada", emailAddress: "", dateOfBirth: " " }, metaData: { nickname: "" }, points: "" } });
+    const response = await call("POST", "/v1/members", {
+      body: { ...enrolment, person: { forename: "Ada", emailAddress: "", dateOfBirth: " " }, metaData: { nickname: "" }, points: "" },
+    });
     expect(response.status).toBe(201);
-    expect(JSON.parse(platform.apiCalls("POST")[0]!.body)).toEqual({ programId: PROGRAM, tierId: "base", externalId: "user-123", person: { forename: "Ada" }, metaData: { nickname: "" } });
+    expect(JSON.parse(platform.apiCalls("POST")[0]!.body)).toEqual({
+      programId: PROGRAM,
+      tierId: "base",
+      externalId: "user-123",
+      person: { forename: "Ada" },
+      metaData: { nickname: "" },
+    });
   });
 });
 
@@ -145,13 +175,22 @@ describe("PUT /v1/members/{programId}/{externalId}", () => {
   });
 
   it("patches the person fields sent and leaves the others", async () => {
-    expect((await call("PUT", memberPath("user-123"), { body: { person: { surname: "Byron", dateOfBirth: "1815-12-10" } } })).status).toBe(200);
-    expect(platform.findMember(PROGRAM, "user-123")!.person).toMatchObject({ forename: "Ada", surname: "Byron", emailAddress: "ada@example.com", dateOfBirth: { year: 1815, month: 12, day: 10 } });
+    expect((await call("PUT", memberPath("user-123"), { body: { person: { surname: "Byron", dateOfBirth: "1815-12-10" } } })).status).toBe(
+      200,
+    );
+    expect(platform.findMember(PROGRAM, "user-123")!.person).toMatchObject({
+      forename: "Ada",
+      surname: "Byron",
+      emailAddress: "ada@example.com",
+      dateOfBirth: { year: 1815, month: 12, day: 10 },
+    });
     expect(writes().map((c) => [c.method, new URL(c.url).pathname])).toEqual([["PATCH", "/members/member/person"]]);
   });
 
   it("answers an update that changes nothing 200 without writing to PassKit or queueing an event (contract §8.4)", async () => {
-    const response = await call("PUT", memberPath("user-123"), { body: { metaData: { favourite: "tea" }, points: 120, person: { forename: "Ada" } } });
+    const response = await call("PUT", memberPath("user-123"), {
+      body: { metaData: { favourite: "tea" }, points: 120, person: { forename: "Ada" } },
+    });
     expect(response.status).toBe(200);
     expect(writes()).toEqual([]);
     expect(queued()).toEqual([]);
@@ -168,7 +207,12 @@ describe("PUT /v1/members/{programId}/{externalId}", () => {
     expect([a.status, b.status]).toEqual([200, 200]);
     expect(platform.findMember(PROGRAM, "user-123")!.metaData).toEqual({ favourite: "tea", barcode: "B-123", colour: "green", size: "L" });
     lookupMemory.clear();
-    expect((await (await call("GET", memberPath("user-123"))).json<MemberView>()).metaData).toEqual({ favourite: "tea", barcode: "B-123", colour: "green", size: "L" });
+    expect((await (await call("GET", memberPath("user-123"))).json<MemberView>()).metaData).toEqual({
+      favourite: "tea",
+      barcode: "B-123",
+      colour: "green",
+      size: "L",
+    });
   });
 
   it("refuses a body whose externalId differs from the path, and a nested metaData value, without calling PassKit", async () => {
@@ -187,7 +231,10 @@ describe("GET /v1/members/{programId}/{externalId}", () => {
     platform.setPassStatus("member", id, "PASS_INSTALLED");
     const webhook = await call("PUT", "/v1/lifecycle/passkit", {
       auth: WEBHOOK_BASIC,
-      body: { event: "PASS_EVENT_INSTALLED", pass: { id, classId: PROGRAM, protocol: 100, externalId: "user-123", metaData: { status: 1 } } },
+      body: {
+        event: "PASS_EVENT_INSTALLED",
+        pass: { id, classId: PROGRAM, protocol: 100, externalId: "user-123", metaData: { status: 1 } },
+      },
     });
     expect(webhook.status).toBe(202);
     expect(await env.PASS_CACHE.get(await cacheKey("member", [PROGRAM, "user-123"]))).toBeNull();
@@ -209,7 +256,9 @@ describe("GET /v1/members/{programId}/{externalId}", () => {
     expect(await lookup.json()).toMatchObject({ externalId: "crm/42" });
     const read = platform.apiCalls().at(-1)!;
     expect([read.method, new URL(read.url).pathname]).toEqual(["POST", `/members/member/list/${PROGRAM}`]);
-    expect(JSON.parse(read.body).filters.filterGroups[0].fieldFilters).toEqual([{ filterField: "externalId", filterValue: "crm/42", filterOperator: "eq" }]);
+    expect(JSON.parse(read.body).filters.filterGroups[0].fieldFilters).toEqual([
+      { filterField: "externalId", filterValue: "crm/42", filterOperator: "eq" },
+    ]);
   });
 
   it("answers 404 for a member PassKit does not have", async () => {
@@ -235,27 +284,46 @@ describe("DELETE /v1/members/{programId}/{externalId}", () => {
 
 describe("PassKit's answers, mapped as contract §4 and §7 say", () => {
   const cases: [string, Parameters<FakePassKitPlatform["inject"]>[0], number, string][] = [
-    ["its 401 (the proxy's own key refused)", { status: 401, body: JSON.stringify({ code: 16, message: "token is expired", details: [] }) }, 502, "upstream_auth"],
+    [
+      "its 401 (the proxy's own key refused)",
+      { status: 401, body: JSON.stringify({ code: 16, message: "token is expired", details: [] }) },
+      502,
+      "upstream_auth",
+    ],
     ["its 429", { status: 429, headers: { "Retry-After": "7" } }, 429, "upstream_rate_limited"],
     ["its 500", { status: 500 }, 502, "upstream_error"],
     ["its 503", { status: 503 }, 502, "upstream_error"],
-    ["its 501 (a route PassKit does not serve: a proxy defect)", { status: 501, body: JSON.stringify({ code: 12, message: "Method Not Allowed", details: [] }) }, 502, "upstream_unsupported"],
-    ["its routing 404 (no such route: a proxy defect, not a missing member)", { status: 404, body: JSON.stringify({ code: 5, message: "Not Found", details: [] }) }, 502, "upstream_unsupported"],
+    [
+      "its 501 (a route PassKit does not serve: a proxy defect)",
+      { status: 501, body: JSON.stringify({ code: 12, message: "Method Not Allowed", details: [] }) },
+      502,
+      "upstream_unsupported",
+    ],
+    [
+      "its routing 404 (no such route: a proxy defect, not a missing member)",
+      { status: 404, body: JSON.stringify({ code: 5, message: "Not Found", details: [] }) },
+      502,
+      "upstream_unsupported",
+    ],
     ["a hang past PASSKIT_TIMEOUT_MS", { latencyMs: 5_000 }, 504, "upstream_timeout"],
     ["an answer over 1 MiB", { status: 200, body: JSON.stringify({ id: "x".repeat(1_100_000) }) }, 502, "upstream_malformed"],
   ];
 
-  it.each(cases.map(([what, fault, status, code]) => ({ what, fault, status, code })))("answers $what on an enrolment with $status $code", async ({ fault, status, code }) => {
-    const error = vi.spyOn(console, "error").mockImplementation(() => undefined);
-    vi.spyOn(console, "warn").mockImplementation(() => undefined);
-    platform.inject({ method: "POST", ...fault });
-    const response = await call("POST", "/v1/members", { body: enrolment });
-    expect(response.status).toBe(status);
-    const problem = await response.json<Problem>();
-    expect(problem.code).toBe(code);
-    if (status === 429) expect(response.headers.get("Retry-After")).toBe("7");
-    if (code === "upstream_unsupported") expect(error.mock.calls.some(([line]) => JSON.stringify(line).includes("upstream_failure"))).toBe(true);
-  });
+  it.each(cases.map(([what, fault, status, code]) => ({ what, fault, status, code })))(
+    "answers $what on an enrolment with $status $code",
+    async ({ fault, status, code }) => {
+      const error = vi.spyOn(console, "error").mockImplementation(() => undefined);
+      vi.spyOn(console, "warn").mockImplementation(() => undefined);
+      platform.inject({ method: "POST", ...fault });
+      const response = await call("POST", "/v1/members", { body: enrolment });
+      expect(response.status).toBe(status);
+      const problem = await response.json<Problem>();
+      expect(problem.code).toBe(code);
+      if (status === 429) expect(response.headers.get("Retry-After")).toBe("7");
+      if (code === "upstream_unsupported")
+        expect(error.mock.calls.some(([line]) => JSON.stringify(line).includes("upstream_failure"))).toBe(true);
+    },
+  );
 
   it("answers a lookup's PassKit 500 with 502 and X-Cache MISS, and a routing 404 with 502, never a 'no member' 404", async () => {
     vi.spyOn(console, "error").mockImplementation(() => undefined);
@@ -292,7 +360,10 @@ describe("configuration of the current platform", () => {
     await call("POST", "/v1/members", { body: enrolment });
     await call("PUT", memberPath("user-123"), { body: { points: 5 } });
     expect(platform.calls.every((c) => c.authError === undefined)).toBe(true);
-    const sent = vi.mocked(globalThis.fetch).mock.calls.map(([input, init]) => new Request(input, init)).filter((r) => r.url.startsWith("http://[::1]:9/"));
+    const sent = vi
+      .mocked(globalThis.fetch)
+      .mock.calls.map(([input, init]) => new Request(input, init))
+      .filter((r) => r.url.startsWith("http://[::1]:9/"));
     const tokens = sent.map((r) => r.headers.get("Authorization")!);
     expect(tokens.length).toBeGreaterThanOrEqual(3);
     for (const token of tokens) {
@@ -321,10 +392,17 @@ describe("lifecycle events of member writes", () => {
 
 describe("X-Dry-Run on members", () => {
   it("shows the PassKit calls an update would make, with the merge noted, and sends nothing", async () => {
-    const response = await call("PUT", memberPath("user-123"), { body: { metaData: { a: "1" }, points: 0, tierId: "gold" }, headers: { "X-Dry-Run": "true" } });
+    const response = await call("PUT", memberPath("user-123"), {
+      body: { metaData: { a: "1" }, points: 0, tierId: "gold" },
+      headers: { "X-Dry-Run": "true" },
+    });
     expect(response.status).toBe(200);
     const body = await response.json<{ passKitRequests: { method: string; path: string; note?: string }[] }>();
-    expect(body.passKitRequests.map((r) => `${r.method} ${r.path}`)).toEqual(["PUT /members/member", "PUT /members/member/points/set", "PUT /members/member/tier"]);
+    expect(body.passKitRequests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      "PUT /members/member",
+      "PUT /members/member/points/set",
+      "PUT /members/member/tier",
+    ]);
     expect(body.passKitRequests[0]!.note).toContain("merged");
     expect(platform.calls).toEqual([]);
   });

@@ -11,7 +11,12 @@ interface OpenApi {
   openapi: string;
   servers: unknown[];
   paths: Record<string, Record<string, Operation>>;
-  components: { schemas: Record<string, { required?: string[]; properties: Record<string, { anyOf?: unknown[]; enum?: string[] }>; additionalProperties?: boolean }> };
+  components: {
+    schemas: Record<
+      string,
+      { required?: string[]; properties: Record<string, { anyOf?: unknown[]; enum?: string[] }>; additionalProperties?: boolean }
+    >;
+  };
 }
 
 const document = async () => (await call("GET", "/openapi.json", { auth: null })).json<OpenApi>();
@@ -52,11 +57,14 @@ describe("GET /openapi.json", () => {
     const doc = await document();
     for (const [method, path] of endpoints()) {
       const { responses } = doc.paths[path]![method]!;
-      for (const [status, response] of Object.entries(responses)) expect(response.headers?.["X-Request-Id"], `${method} ${path} ${status}`).toBeDefined();
+      for (const [status, response] of Object.entries(responses))
+        expect(response.headers?.["X-Request-Id"], `${method} ${path} ${status}`).toBeDefined();
       if (responses["429"]) expect(responses["429"].headers?.["Retry-After"]).toBeDefined();
     }
     expect(doc.paths["/v1/members/{programId}/{externalId}"]!.get!.responses["200"]!.headers?.["X-Cache"]).toBeDefined();
-    expect(doc.paths["/v1/coupons/{campaignId}/{externalId}/redeem"]!.post!.responses["200"]!.headers?.["Idempotent-Replayed"]).toBeDefined();
+    expect(
+      doc.paths["/v1/coupons/{campaignId}/{externalId}/redeem"]!.post!.responses["200"]!.headers?.["Idempotent-Replayed"],
+    ).toBeDefined();
   });
 
   it("is generated from the same schemas the routes validate with and answer through", async () => {
@@ -68,7 +76,9 @@ describe("GET /openapi.json", () => {
     expect(create.properties.isVoided!.anyOf).toEqual([{ type: "boolean" }, { type: "string", enum: ["true", "false"] }]);
     expect(doc.components.schemas.UpdatePass!.required ?? []).toEqual([]);
     expect(doc.components.schemas.EnrolMember!.required?.sort()).toEqual(["externalId", "programId", "tierId"]);
-    expect(Object.keys(doc.components.schemas.Coupon!.properties)).toEqual(expect.arrayContaining(["redeemed", "appleUrl", "googleUrl", "installed"]));
+    expect(Object.keys(doc.components.schemas.Coupon!.properties)).toEqual(
+      expect.arrayContaining(["redeemed", "appleUrl", "googleUrl", "installed"]),
+    );
     expect(Object.keys(doc.components.schemas.RelayStatus!.properties)).toEqual(["delivered", "deadLetters", "expired", "retentionDays"]);
     expect(doc.components.schemas.Problem!.properties.code!.enum).toEqual(Object.keys(PROBLEM_CODES));
   });

@@ -34,7 +34,11 @@ describe("PassKit failures map to the statuses that make Braze retry exactly whe
   ];
 
   for (const { fault, status, code, retryAfter } of cases) {
-    const what = fault.latencyMs ? "a PassKit timeout" : fault.malformed ? "a garbage answer" : `PassKit ${fault.status}${fault.body ? ` ${fault.body}` : ""}`;
+    const what = fault.latencyMs
+      ? "a PassKit timeout"
+      : fault.malformed
+        ? "a garbage answer"
+        : `PassKit ${fault.status}${fault.body ? ` ${fault.body}` : ""}`;
     it(`answers ${what} on create with ${status} ${code}`, async () => {
       passkit.inject({ ...fault, method: "POST" });
       const response = await call("POST", "/v1/passes", { body: validCreate });
@@ -53,7 +57,9 @@ describe("PassKit failures map to the statuses that make Braze retry exactly whe
   it("answers PassKit's own 422 on update as a 422 with PassKit's reason", async () => {
     await call("POST", "/v1/passes", { body: validCreate });
     passkit.inject({ method: "PUT", status: 422, body: JSON.stringify({ message: "bgColor not allowed for this template" }) });
-    const response = await call("PUT", passPath(validCreate.campaignName, validCreate.userDefinedId), { body: { passbook: { bgColor: "#000000" } } });
+    const response = await call("PUT", passPath(validCreate.campaignName, validCreate.userDefinedId), {
+      body: { passbook: { bgColor: "#000000" } },
+    });
     expect(response.status).toBe(422);
     expect((await response.json<Problem>()).detail).toContain("bgColor not allowed for this template");
   });
@@ -92,7 +98,9 @@ describe("requests to PassKit", () => {
     await call("POST", "/v1/passes", { body: validCreate });
     await call("PUT", passPath(validCreate.campaignName, validCreate.userDefinedId), { body: { isVoided: true } });
     expect(passkit.calls.every((c) => c.authError === undefined)).toBe(true);
-    const toPassKit = fetchSpy.mock.calls.map(([input, init]) => new Request(input, init)).filter((request) => request.url.includes("/v3/"));
+    const toPassKit = fetchSpy.mock.calls
+      .map(([input, init]) => new Request(input, init))
+      .filter((request) => request.url.includes("/v3/"));
     const authorizations = toPassKit.map((request) => request.headers.get("Authorization"));
     // The create, then the update's read and its write: three calls, three different tokens.
     expect(authorizations).toHaveLength(3);
@@ -112,7 +120,19 @@ describe("requests to PassKit", () => {
     expect(strict.passCount()).toBe(0);
   });
 
-  const awkward = ["a/b", "what?x=1", "hash#tag", "100%", "a..b", "../../passes/other", "..%2F", "with space", "plus+sign", "ümlaut-日本-🎫", "amp&campaignName=evil"];
+  const awkward = [
+    "a/b",
+    "what?x=1",
+    "hash#tag",
+    "100%",
+    "a..b",
+    "../../passes/other",
+    "..%2F",
+    "with space",
+    "plus+sign",
+    "ümlaut-日本-🎫",
+    "amp&campaignName=evil",
+  ];
 
   it.each(awkward)("carry the identifier %j to PassKit as an exact query value on lookup, update and delete", async (userDefinedId) => {
     const campaignName = `camp ${userDefinedId}`;
@@ -140,20 +160,28 @@ describe("requests to PassKit", () => {
       expect(url.searchParams.get("userDefinedId")).toBe(userDefinedId);
       expect(url.searchParams.get("campaignName")).toBe(campaignName);
       // Decoded the strict RFC 3986 way too (no "+" as space), the values are the same.
-      const raw = Object.fromEntries(url.search.slice(1).split("&").map((pair) => pair.split("=").map(decodeURIComponent)));
+      const raw = Object.fromEntries(
+        url.search
+          .slice(1)
+          .split("&")
+          .map((pair) => pair.split("=").map(decodeURIComponent)),
+      );
       expect(raw).toEqual({ userDefinedId, campaignName });
     }
     expect(passkit.findPass(campaignName, userDefinedId)).toMatchObject({ isVoided: true, isInvalid: true });
   });
 
-  it.each([".", ".."])("refuses to create a pass whose userDefinedId is exactly %j, which no URL path could reach", async (userDefinedId) => {
-    // As a path segment "." or ".." (or %2E%2E) is removed by URL normalisation before any Worker
-    // sees it: such a pass could be created but never looked up, updated or deleted.
-    const response = await call("POST", "/v1/passes", { body: { ...validCreate, userDefinedId } });
-    expect(response.status).toBe(422);
-    expect((await response.json<{ errors: { pointer: string }[] }>()).errors.map((e) => e.pointer)).toEqual(["/userDefinedId"]);
-    expect(passkit.calls).toHaveLength(0);
-  });
+  it.each([".", ".."])(
+    "refuses to create a pass whose userDefinedId is exactly %j, which no URL path could reach",
+    async (userDefinedId) => {
+      // As a path segment "." or ".." (or %2E%2E) is removed by URL normalisation before any Worker
+      // sees it: such a pass could be created but never looked up, updated or deleted.
+      const response = await call("POST", "/v1/passes", { body: { ...validCreate, userDefinedId } });
+      expect(response.status).toBe(422);
+      expect((await response.json<{ errors: { pointer: string }[] }>()).errors.map((e) => e.pointer)).toEqual(["/userDefinedId"]);
+      expect(passkit.calls).toHaveLength(0);
+    },
+  );
 
   it("refuses a malformed percent-encoding in the path with 400 and calls nothing", async () => {
     const response = await call("GET", "/v1/passes/summer/%E0%A4%A");

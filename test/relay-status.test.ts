@@ -46,7 +46,9 @@ async function sweep(): Promise<void> {
 /** The sweep's log lines, in the order written (across console.log, warn and error). */
 const sweepLines = () =>
   logs
-    .flatMap((spy) => spy.mock.calls.map(([line], i) => ({ line: line as Record<string, unknown>, order: spy.mock.invocationCallOrder[i]! })))
+    .flatMap((spy) =>
+      spy.mock.calls.map(([line], i) => ({ line: line as Record<string, unknown>, order: spy.mock.invocationCallOrder[i]! })),
+    )
     .sort((a, b) => a.order - b.order)
     .map(({ line }) => line)
     .filter((line) => line.event === "ledger_sweep");
@@ -69,7 +71,16 @@ describe("dead-letter retention", () => {
     expect(state.deadLetters).toMatchObject({ total: 1, byReason: { retries_exhausted: 1 } });
     expect(state.retentionDays).toBe(30);
     // One line for the sweep, with the count and the reasons.
-    expect(sweepLines()).toEqual([expect.objectContaining({ level: "warn", expired: 2, reasons: { no_user: 1, retries_exhausted: 1 }, retentionDays: 30, expiredTotal: 2, deadLetters: 1 })]);
+    expect(sweepLines()).toEqual([
+      expect.objectContaining({
+        level: "warn",
+        expired: 2,
+        reasons: { no_user: 1, retries_exhausted: 1 },
+        retentionDays: 30,
+        expiredTotal: 2,
+        deadLetters: 1,
+      }),
+    ]);
   });
 
   it("counts expiries across sweeps and keeps the time of the last one that expired anything", async () => {

@@ -94,7 +94,7 @@ describe("a create body", () => {
 });
 
 describe("booleans", () => {
-  it("turns the strings Liquid renders, \"true\" and \"false\", into booleans", () => {
+  it('turns the strings Liquid renders, "true" and "false", into booleans', () => {
     const pass = validateCreate({ ...required, isVoided: "true", isRedeemed: "false", isInvalid: true });
     expect(pass).toMatchObject({ isVoided: true, isRedeemed: false, isInvalid: true });
     expect(typeof pass.isVoided).toBe("boolean");
@@ -179,7 +179,10 @@ describe("unknown keys", () => {
     ["expiresDate", "expiryDate"],
     ["passBook", "passbook"],
   ])("suggests the known field for %s", (key, suggestion) => {
-    expect(createErrors({ ...required, [key]: "x" })).toContainEqual({ pointer: `/${key}`, detail: `unknown field (did you mean ${suggestion}?)` });
+    expect(createErrors({ ...required, [key]: "x" })).toContainEqual({
+      pointer: `/${key}`,
+      detail: `unknown field (did you mean ${suggestion}?)`,
+    });
   });
 
   it("gives no hint when no known field is close", () => {
@@ -195,7 +198,13 @@ describe("unknown keys", () => {
   it("suggests the fields of a location inside a location, and of a beacon inside a beacon", () => {
     const errors = createErrors({
       ...required,
-      passbook: { locations: [{ lat: 1, lon: 2 }, { lat: 1, lon: 2, relevanttext: "hi" }], beacons: [{ UUID: "x" }] },
+      passbook: {
+        locations: [
+          { lat: 1, lon: 2 },
+          { lat: 1, lon: 2, relevanttext: "hi" },
+        ],
+        beacons: [{ UUID: "x" }],
+      },
     });
     expect(errors).toContainEqual({ pointer: "/passbook/locations/1/relevanttext", detail: "unknown field (did you mean relevantText?)" });
     expect(errors).toContainEqual({ pointer: "/passbook/beacons/0/UUID", detail: "unknown field (did you mean uuid?)" });
@@ -203,7 +212,9 @@ describe("unknown keys", () => {
   });
 
   it("does not suggest a top-level field for a key inside the passbook", () => {
-    expect(createErrors({ ...required, passbook: { userDefinedID: "x" } })).toEqual([{ pointer: "/passbook/userDefinedID", detail: "unknown field" }]);
+    expect(createErrors({ ...required, passbook: { userDefinedID: "x" } })).toEqual([
+      { pointer: "/passbook/userDefinedID", detail: "unknown field" },
+    ]);
   });
 
   it("refuses a __proto__ key with a pointer instead of dropping it, and leaves prototypes alone", () => {
@@ -214,11 +225,15 @@ describe("unknown keys", () => {
 
   it("refuses a dynamicData key named __proto__ rather than silently losing it (contract §8.6)", () => {
     const body = read('{"campaignName":"c","templateName":"t","userDefinedId":"u","dynamicData":{"__proto__":null,"a":1}}');
-    expect(createErrors(body)).toEqual([{ pointer: "/dynamicData/__proto__", detail: "the key __proto__ cannot be forwarded safely; rename it" }]);
+    expect(createErrors(body)).toEqual([
+      { pointer: "/dynamicData/__proto__", detail: "the key __proto__ cannot be forwarded safely; rename it" },
+    ]);
   });
 
   it("forwards a dynamicData key named constructor as data", () => {
-    const pass = validateCreate(read('{"campaignName":"c","templateName":"t","userDefinedId":"u","dynamicData":{"constructor":"x","a":1}}'));
+    const pass = validateCreate(
+      read('{"campaignName":"c","templateName":"t","userDefinedId":"u","dynamicData":{"constructor":"x","a":1}}'),
+    );
     expect(JSON.parse(JSON.stringify(pass.dynamicData))).toEqual({ constructor: "x", a: 1 });
   });
 
@@ -234,7 +249,15 @@ describe("unknown keys", () => {
 
 describe("pointers", () => {
   it("point into the list of locations", () => {
-    const errors = createErrors({ ...required, passbook: { locations: [{ lat: 1, lon: 2 }, { lat: 91, lon: "east" }] } });
+    const errors = createErrors({
+      ...required,
+      passbook: {
+        locations: [
+          { lat: 1, lon: 2 },
+          { lat: 91, lon: "east" },
+        ],
+      },
+    });
     expect(errors).toEqual([
       { pointer: "/passbook/locations/1/lat", detail: "must be a number from -90 to 90" },
       { pointer: "/passbook/locations/1/lon", detail: "must be a number from -180 to 180" },
@@ -274,7 +297,9 @@ describe("pointers", () => {
 
   it("refuse more than 10 locations at the list itself", () => {
     const locations = Array.from({ length: 11 }, () => ({ lat: 0, lon: 0 }));
-    expect(createErrors({ ...required, passbook: { locations } })).toEqual([{ pointer: "/passbook/locations", detail: "must have at most 10 entries" }]);
+    expect(createErrors({ ...required, passbook: { locations } })).toEqual([
+      { pointer: "/passbook/locations", detail: "must have at most 10 entries" },
+    ]);
     expect(validateCreate({ ...required, passbook: { locations: locations.slice(1) } }).passbook?.locations).toHaveLength(10);
   });
 });
@@ -310,7 +335,10 @@ describe("identifiers", () => {
 
   it("keeps an identifier exactly as sent: spaces, slashes, emoji and a surrogate pair", () => {
     const id = " user/123 😀 ";
-    expect(validateCreate({ ...required, userDefinedId: id, campaignName: "été 2024" })).toMatchObject({ userDefinedId: id, campaignName: "été 2024" });
+    expect(validateCreate({ ...required, userDefinedId: id, campaignName: "été 2024" })).toMatchObject({
+      userDefinedId: id,
+      campaignName: "été 2024",
+    });
   });
 
   it("accepts a surrogate pair written as \\u escapes", () => {
@@ -340,12 +368,14 @@ describe("an update body", () => {
     expect(validateUpdate({})).toEqual({});
   });
 
-  it("passes with a single field and turns \"true\" into true", () => {
+  it('passes with a single field and turns "true" into true', () => {
     expect(validateUpdate({ isRedeemed: "true" })).toEqual({ isRedeemed: true });
   });
 
   it("keeps the identifier rules for the fields it is given", () => {
-    expect(problemOf(() => validateUpdate({ templateName: "" })).errors).toEqual([{ pointer: "/templateName", detail: "must not be empty" }]);
+    expect(problemOf(() => validateUpdate({ templateName: "" })).errors).toEqual([
+      { pointer: "/templateName", detail: "must not be empty" },
+    ]);
     expect(problemOf(() => validateUpdate({ campaignName: "x\ud800" })).errors?.[0]?.pointer).toBe("/campaignName");
   });
 

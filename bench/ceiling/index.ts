@@ -4,16 +4,7 @@
  * benchmark's users (`npm run bench` prints both sizes), so the gap between this and `lookup_hit`
  * is what the proxy itself costs.
  */
-const BODY = JSON.stringify({
-  id: "Ab3dEf6hIj9lMn2pQr5tUv",
-  url: "https://q.passkit.net/~/#/p/Ab3dEf6hIj9lMn2pQr5tUv",
-  campaignName: "bench-hit",
-  userDefinedId: "hit-user-000000",
-  isVoided: false,
-  isRedeemed: false,
-  isInvalid: false,
-  expiryDate: null,
-});
+import { BODY } from "./body.ts";
 
 export default {
   fetch(): Response {

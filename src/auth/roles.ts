@@ -11,12 +11,12 @@ import { decodeBasicAuthorization, matchCredential, UNAUTHORIZED } from "./basic
  * while rotating). A credential of one role gets the same 401 on another role's routes as a wrong
  * password, and counts as a failed login.
  */
-export const ROLES = {
+const ROLES = {
   braze: "PROXY_CREDENTIALS",
   webhook: "WEBHOOK_CREDENTIALS",
   operator: "OPERATOR_CREDENTIALS",
 } as const satisfies Record<string, keyof Config>;
-export type Role = keyof typeof ROLES;
+type Role = keyof typeof ROLES;
 
 /**
  * Authorization values already verified, per parsed config and role. A hit costs one map lookup
@@ -56,7 +56,10 @@ export async function authenticateAs(c: Context<AppContext>, role: Role, variabl
   const credentials = config[variable] as Credential[];
   const header = c.req.header("Authorization") ?? "";
   let verified = verifiedByConfig.get(credentials);
-  if (!verified) verifiedByConfig.set(credentials, (verified = new Map()));
+  if (!verified) {
+    verified = new Map();
+    verifiedByConfig.set(credentials, verified);
+  }
 
   const known = verified.get(header);
   if (known !== undefined) {

@@ -19,11 +19,16 @@ export type TrackResult =
   | { kind: "unreachable"; cause: string }
   | { kind: "timeout" };
 
-export const BRAZE_TIMEOUT_MS = 10_000;
+const BRAZE_TIMEOUT_MS = 10_000;
 
-export type BrazeConfig = Pick<Config, "BRAZE_REST_ENDPOINT" | "BRAZE_API_KEY">;
+type BrazeConfig = Pick<Config, "BRAZE_REST_ENDPOINT" | "BRAZE_API_KEY">;
 
-export async function trackEvents(config: BrazeConfig, events: readonly BrazeEvent[], fetcher: typeof fetch = fetch, now = Date.now()): Promise<TrackResult> {
+export async function trackEvents(
+  config: BrazeConfig,
+  events: readonly BrazeEvent[],
+  fetcher: typeof fetch = fetch,
+  now = Date.now(),
+): Promise<TrackResult> {
   let response: Response;
   let text: string;
   try {

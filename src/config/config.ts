@@ -55,7 +55,10 @@ export interface Credential {
 /** One `user:password` per line; the password may contain `:`; blank lines are ignored. */
 const credentials = secret.transform((text, ctx): Credential[] | undefined => {
   if (text === undefined) return undefined;
-  const lines = text.split(/\r?\n/).map((line) => line.trim()).filter(Boolean);
+  const lines = text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter(Boolean);
   const parsed: Credential[] = [];
   for (const [index, line] of lines.entries()) {
     const colon = line.indexOf(":");
@@ -69,17 +72,25 @@ const credentials = secret.transform((text, ctx): Credential[] | undefined => {
 });
 
 export const configSchema = z.object({
-  PASSKIT_API_URL: upstreamUrl().default("https://api-pass.passkit.net/v3").transform((u) => u.replace(/\/+$/, "")),
+  PASSKIT_API_URL: upstreamUrl()
+    .default("https://api-pass.passkit.net/v3")
+    .transform((u) => u.replace(/\/+$/, "")),
   PASSKIT_PASS_URL_TEMPLATE: z
     .string()
     .default("https://q.passkit.net/~/#/p/{passId}")
     // The URL Braze puts in messages: https only, so a typo cannot ship javascript: or http links.
-    .refine((t) => t.includes("{passId}") && URL.canParse(t.replace("{passId}", "x")) && new URL(t.replace("{passId}", "x")).protocol === "https:", {
-      message: "must be an https:// URL containing {passId}",
-    }),
+    .refine(
+      (t) =>
+        t.includes("{passId}") && URL.canParse(t.replace("{passId}", "x")) && new URL(t.replace("{passId}", "x")).protocol === "https:",
+      {
+        message: "must be an https:// URL containing {passId}",
+      },
+    ),
   // Braze's REST hosts are all under braze.com or braze.eu (docs/upstreams.md): a typo cannot send the
   // Bearer key anywhere else.
-  BRAZE_REST_ENDPOINT: upstreamUrl(["braze.com", "braze.eu"]).default("https://rest.iad-01.braze.com").transform((u) => u.replace(/\/+$/, "")),
+  BRAZE_REST_ENDPOINT: upstreamUrl(["braze.com", "braze.eu"])
+    .default("https://rest.iad-01.braze.com")
+    .transform((u) => u.replace(/\/+$/, "")),
   BRAZE_MAX_OBJECTS_PER_REQUEST: intFrom(1, 75, 75),
   BRAZE_EVENT_PREFIX: z
     .string()
@@ -115,7 +126,10 @@ export const configSchema = z.object({
 type ParsedConfig = z.output<typeof configSchema>;
 
 /** The parsed config, with the current platform's hosts resolved from PASSKIT_REGION. */
-export type Config = Omit<ParsedConfig, "PASSKIT_REST_URL" | "PASSKIT_PASS_BASE_URL"> & { PASSKIT_REST_URL: string; PASSKIT_PASS_BASE_URL: string };
+export type Config = Omit<ParsedConfig, "PASSKIT_REST_URL" | "PASSKIT_PASS_BASE_URL"> & {
+  PASSKIT_REST_URL: string;
+  PASSKIT_PASS_BASE_URL: string;
+};
 
 function resolveRegion(parsed: ParsedConfig): Config {
   const region = parsed.PASSKIT_REGION;
@@ -132,7 +146,11 @@ const loggedGaps = new WeakMap<Config, Set<string>>();
  * Throws `config_error` naming the variables in `names` that are unset, for a route that needs
  * them; `alternatives` are other sets that would do as well (e.g. a token instead of key and secret).
  */
-export function requireSecrets(config: Config, names: readonly (keyof Config)[], alternatives: readonly (readonly (keyof Config)[])[] = []): void {
+export function requireSecrets(
+  config: Config,
+  names: readonly (keyof Config)[],
+  alternatives: readonly (readonly (keyof Config)[])[] = [],
+): void {
   const sets = [names, ...alternatives];
   if (sets.some((set) => set.every((name) => config[name] !== undefined))) return;
   const missing = sets.map((set) => set.filter((name) => config[name] === undefined).join(" and ")).join(", or ");
@@ -147,7 +165,10 @@ export function requireSecrets(config: Config, names: readonly (keyof Config)[],
     code: "config_error",
     title: "Proxy misconfigured",
     detail: `This route needs ${missing}, which ${sets.length > 1 || names.length > 1 ? "are" : "is"} not set.`,
-    errors: sets.flat().filter((name) => config[name] === undefined).map((name) => ({ pointer: `/${name}`, detail: `${name} is missing` })),
+    errors: sets
+      .flat()
+      .filter((name) => config[name] === undefined)
+      .map((name) => ({ pointer: `/${name}`, detail: `${name} is missing` })),
   });
 }
 

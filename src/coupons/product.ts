@@ -1,5 +1,5 @@
 import * as z from "zod";
-import { requireSecrets, type Config } from "../config/config.ts";
+import type { Config } from "../config/config.ts";
 import { changedEntries } from "../machinery/diff.ts";
 import type { Ids, PlannedCall, Product, Upstream } from "../machinery/product.ts";
 import { planned } from "../passkit/exchange.ts";
@@ -12,15 +12,26 @@ import {
   parserOf,
   passState,
   personChanges,
+  platformEvent,
   readBack,
   readByExternalId,
   recordFields,
+  requirePlatformCredentials,
   text,
   toPassKitPerson,
   unknownClass,
   type PersonFields,
 } from "../passkit/platform/records.ts";
-import { couponRoute, couponViewSchema, createCouponSchema, knownCouponFields, updateCouponSchema, type CouponView, type CreateCoupon, type UpdateCoupon } from "./schemas.ts";
+import {
+  couponRoute,
+  couponViewSchema,
+  createCouponSchema,
+  knownCouponFields,
+  updateCouponSchema,
+  type CouponView,
+  type CreateCoupon,
+  type UpdateCoupon,
+} from "./schemas.ts";
 
 /** PassKit's single-use Coupon, as far as the proxy reads it (docs/upstreams.md, Coupons). */
 const couponSchema = z.looseObject({
@@ -54,7 +65,7 @@ export const coupons: Product<CreateCoupon, UpdateCoupon, Coupon, CouponChanges,
   schemas: { create: createCouponSchema, update: updateCouponSchema, view: couponViewSchema, knownFieldsAt: knownCouponFields },
   idsOf: (body) => [body.campaignId, body.externalId],
   asUpdate: ({ campaignId: _c, externalId: _x, offerId: _o, ...update }) => update,
-  requireConfig: (config) => requireSecrets(config, ["PASSKIT_REST_KEY", "PASSKIT_REST_SECRET"], [["PASSKIT_REST_TOKEN"]]),
+  requireConfig: requirePlatformCredentials,
   upstream: singleUseCoupons,
   view: (coupon, config) => {
     const { url, appleUrl, googleUrl, installed, passStatus } = passState(coupon, config.PASSKIT_PASS_BASE_URL);
@@ -75,7 +86,7 @@ export const coupons: Product<CreateCoupon, UpdateCoupon, Coupon, CouponChanges,
       metaData: coupon.metaData ?? {},
     };
   },
-  event: (view) => ({ externalId: view.externalId, campaignName: view.campaignId, passId: view.id, passUrl: view.url }),
+  event: (view) => platformEvent(view, view.campaignId),
   createdAt: (coupon) => coupon.created,
   actions: [{ ...couponRoute.redeem, isDone: (coupon) => coupon.status === REDEEMED, event: "redeemed" }],
 };
@@ -83,17 +94,25 @@ export const coupons: Product<CreateCoupon, UpdateCoupon, Coupon, CouponChanges,
 function singleUseCoupons(config: Config, fetcher?: typeof fetch): Upstream<CreateCoupon, UpdateCoupon, Coupon, CouponChanges> {
   const client = createPlatformClient(config, fetcher);
   const parse = parserOf(couponSchema);
-  const write = (method: "PUT" | "PATCH" | "DELETE", path: string, body: object) => client.send(client.request(method, path, body), (json) => json);
+  const write = (method: "PUT" | "PATCH" | "DELETE", path: string, body: object) =>
+    client.send(client.request(method, path, body), (json) => json);
   const read = (ids: Ids) => readByExternalId(client, ROUTES, ids, parse);
   const requests = {
-    issue: (body: CreateCoupon) => client.request("POST", "/coupon/singleUse/coupon", { ...body, ...(body.person ? { person: toPassKitPerson(body.person) } : {}) }),
-    redeem: (identity: object, body: Record<string, unknown>) => client.request("PUT", "/coupon/singleUse/coupon/redeem", { ...identity, ...body }),
+    issue: (body: CreateCoupon) =>
+      client.request("POST", "/coupon/singleUse/coupon", { ...body, ...(body.person ? { person: toPassKitPerson(body.person) } : {}) }),
+    redeem: (identity: object, body: Record<string, unknown>) =>
+      client.request("PUT", "/coupon/singleUse/coupon/redeem", { ...identity, ...body }),
   };
 
   return {
     read,
     create: (body) =>
-      createRecord(client, requests.issue(body), (id): Coupon => ({ ...body, ...freshRecord(id, body, "UNREDEEMED") }), () => unknownClass(["campaignId", "offerId"], "coupon campaign or offer")),
+      createRecord(
+        client,
+        requests.issue(body),
+        (id): Coupon => ({ ...body, ...freshRecord(id, body, "UNREDEEMED") }),
+        () => unknownClass(["campaignId", "offerId"], "coupon campaign or offer"),
+      ),
     changes(coupon, update) {
       const changes: CouponChanges = changedEntries(coupon, { sku: update.sku, expiryDate: update.expiryDate });
       const metaData = mergedMetaData(coupon.metaData, update.metaData);
@@ -127,7 +146,16 @@ function singleUseCoupons(config: Config, fetcher?: typeof fetch): Upstream<Crea
           const call = planned(client.request("PUT", "/coupon/singleUse/coupon", { externalId, campaignId, metaData, sku, expiryDate }));
           calls.push(metaData ? { ...call, note: MERGED_METADATA_NOTE } : call);
         }
-        if (person) calls.push(planned(client.request("PATCH", "/coupon/singleUse/coupon/person", { externalId, classId: campaignId, person: toPassKitPerson(person) })));
+        if (person)
+          calls.push(
+            planned(
+              client.request("PATCH", "/coupon/singleUse/coupon/person", {
+                externalId,
+                classId: campaignId,
+                person: toPassKitPerson(person),
+              }),
+            ),
+          );
         return calls;
       },
       remove: ([campaignId, externalId]) => [planned(client.request("DELETE", "/coupon/singleUse/coupon", { externalId, campaignId }))],

@@ -28,7 +28,7 @@ export const updateCouponSchema = z
   })
   .meta({ description: "A Braze coupon update: every field optional; metaData keys are merged, null removes one." });
 
-export const redeemCouponSchema = z
+const redeemCouponSchema = z
   .strictObject({
     redemptionDetails: z
       .strictObject({
@@ -37,8 +37,12 @@ export const redeemCouponSchema = z
         redemptionReference: z.string().max(255).optional(),
         transactionReference: z.string().max(255).optional(),
         transactionAmount: liquidNumber.optional(),
-        lat: liquidNumber.pipe(z.number().min(-90, { error: "must be from -90 to 90" }).max(90, { error: "must be from -90 to 90" })).optional(),
-        lon: liquidNumber.pipe(z.number().min(-180, { error: "must be from -180 to 180" }).max(180, { error: "must be from -180 to 180" })).optional(),
+        lat: liquidNumber
+          .pipe(z.number().min(-90, { error: "must be from -90 to 90" }).max(90, { error: "must be from -90 to 90" }))
+          .optional(),
+        lon: liquidNumber
+          .pipe(z.number().min(-180, { error: "must be from -180 to 180" }).max(180, { error: "must be from -180 to 180" }))
+          .optional(),
         metaData: metaData.optional(),
       })
       .optional(),
@@ -46,13 +50,21 @@ export const redeemCouponSchema = z
   .meta({ description: "An optional body for a coupon redemption." });
 
 /** Where coupons live, what names one, and its action: the routes and the OpenAPI document read it. */
-export const couponRoute = { basePath: "/v1/coupons", idNames: ["campaignId", "externalId"], noun: "coupon", created: ["id", "url", "campaignId", "externalId"], redeem: { name: "redeem", body: redeemCouponSchema } } as const;
+export const couponRoute = {
+  basePath: "/v1/coupons",
+  idNames: ["campaignId", "externalId"],
+  noun: "coupon",
+  created: ["id", "url", "campaignId", "externalId"],
+  redeem: { name: "redeem", body: redeemCouponSchema },
+} as const;
 
 export type CreateCoupon = z.output<typeof createCouponSchema>;
 export type UpdateCoupon = z.output<typeof updateCouponSchema>;
 
 export const knownCouponFields = (path: readonly PropertyKey[]): readonly string[] =>
-  path.some((segment) => segment === "person") ? PERSON_FIELDS : [...Object.keys(createCouponSchema.shape), ...Object.keys(redeemCouponSchema.shape)];
+  path.some((segment) => segment === "person")
+    ? PERSON_FIELDS
+    : [...Object.keys(createCouponSchema.shape), ...Object.keys(redeemCouponSchema.shape)];
 
 export const couponViewSchema = z
   .object({

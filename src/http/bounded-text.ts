@@ -1,5 +1,5 @@
 /** An upstream answer over this is not read whole (contract §8.7): 1 MiB. */
-export const MAX_UPSTREAM_BYTES = 1_048_576;
+const MAX_UPSTREAM_BYTES = 1_048_576;
 
 /**
  * The response body as UTF-8 text, or `undefined` once it passes `maxBytes`, whatever

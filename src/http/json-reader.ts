@@ -23,7 +23,7 @@ export interface JsonSyntaxError {
 
 export type JsonReadResult = { ok: true; value: JsonValue } | { ok: false; error: JsonSyntaxError };
 
-export const DEFAULT_MAX_DEPTH = 16;
+const DEFAULT_MAX_DEPTH = 16;
 
 class ReadError extends Error {
   readonly kind: JsonSyntaxError["kind"];
@@ -207,14 +207,14 @@ class Reader {
         continue;
       }
       out += this.text.slice(chunkStart, this.at);
-      const escape = this.text[this.at + 1];
-      if (escape === "u") {
+      const escaped = this.text[this.at + 1];
+      if (escaped === "u") {
         const hex = this.text.slice(this.at + 2, this.at + 6);
         if (!/^[0-9a-fA-F]{4}$/.test(hex)) throw new ReadError("syntax", "Invalid \\u escape", this.at);
         out += String.fromCharCode(parseInt(hex, 16));
         this.at += 6;
-      } else if (escape !== undefined && escape in ESCAPES) {
-        out += ESCAPES[escape];
+      } else if (escaped !== undefined && escaped in ESCAPES) {
+        out += ESCAPES[escaped];
         this.at += 2;
       } else {
         throw new ReadError("syntax", "Invalid escape sequence in a string", this.at);
@@ -236,7 +236,11 @@ class Reader {
     if (follower !== undefined && /[0-9A-Za-z.+-]/.test(follower)) throw this.unexpected("',' or the end of the value");
     const value = Number(match[0]);
     if (normalizedDecimal(match[0]) !== normalizedDecimal(String(value))) {
-      throw new ReadError("inexact_number", `The number ${truncate(match[0], 40)} cannot be forwarded exactly (it would become ${value}); send it as a string`, start);
+      throw new ReadError(
+        "inexact_number",
+        `The number ${truncate(match[0], 40)} cannot be forwarded exactly (it would become ${value}); send it as a string`,
+        start,
+      );
     }
     return value;
   }
@@ -258,7 +262,8 @@ class Reader {
   private unexpected(expected: string): ReadError {
     if (this.at >= this.text.length) return new ReadError("syntax", `Body ends early; expected ${expected}`, this.at);
     const found = this.text.codePointAt(this.at) ?? 0;
-    const shown = found < 0x20 || found === 0x7f ? `U+${found.toString(16).padStart(4, "0").toUpperCase()}` : `'${String.fromCodePoint(found)}'`;
+    const shown =
+      found < 0x20 || found === 0x7f ? `U+${found.toString(16).padStart(4, "0").toUpperCase()}` : `'${String.fromCodePoint(found)}'`;
     const liquid = /\{\{|\{%|%\}|\}\}/.test(this.text.slice(Math.max(0, this.at - 1), this.at + 2));
     const hint = liquid ? " (this looks like Liquid that Braze did not render)" : "";
     return new ReadError("syntax", `Unexpected ${shown}; expected ${expected}${hint}`, this.at);

@@ -11,13 +11,19 @@ export function routeIdentifiers(url: string, prefix: string, count: number, suf
   const pathname = rawPathname(url);
   const segments = pathname.startsWith(`${prefix}/`) ? pathname.slice(prefix.length + 1).split("/") : [];
   const named = segments.slice(0, count);
-  const matches = segments.length === count + suffix.length && named.every(Boolean) && suffix.every((literal, i) => segments[count + i] === literal);
+  const matches =
+    segments.length === count + suffix.length && named.every(Boolean) && suffix.every((literal, i) => segments[count + i] === literal);
   if (!matches) throw noRoute(pathname);
   return named.map((segment) => {
     try {
       return decodeURIComponent(segment);
     } catch {
-      throw new ProblemError({ status: 400, code: "invalid_path", title: "Malformed URL path", detail: "A path segment has an invalid percent-encoding." });
+      throw new ProblemError({
+        status: 400,
+        code: "invalid_path",
+        title: "Malformed URL path",
+        detail: "A path segment has an invalid percent-encoding.",
+      });
     }
   });
 }
@@ -38,5 +44,10 @@ export function rawPathname(url: string): string {
 /** The 404 for a path no route serves; an error answer never quotes a large request back. */
 export function noRoute(pathname: string, method?: string): ProblemError {
   const shown = pathname.length > 200 ? `${pathname.slice(0, 200)}…` : pathname;
-  return new ProblemError({ status: 404, code: "route_not_found", title: "Not found", detail: `No route for ${method ? `${method} ` : ""}${shown}.` });
+  return new ProblemError({
+    status: 404,
+    code: "route_not_found",
+    title: "Not found",
+    detail: `No route for ${method ? `${method} ` : ""}${shown}.`,
+  });
 }

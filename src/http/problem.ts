@@ -28,7 +28,7 @@ export class ProblemError extends Error {
   }
 }
 
-export const PROBLEM_CONTENT_TYPE = "application/problem+json";
+const PROBLEM_CONTENT_TYPE = "application/problem+json";
 // A URN, not a URL: there is no page to dereference; the codes are listed in the README.
 const TYPE_BASE = "urn:braze-passkit-proxy:problem:";
 

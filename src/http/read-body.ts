@@ -79,7 +79,12 @@ export class ClientGone extends Error {
 }
 
 /** 499 (nginx's "client closed request"): nobody reads it, but the log and metrics do. */
-export const CLIENT_GONE: ProblemInit = { status: 499, code: "client_closed_request", title: "Client closed the request", detail: "The request's body did not arrive whole." };
+export const CLIENT_GONE: ProblemInit = {
+  status: 499,
+  code: "client_closed_request",
+  title: "Client closed the request",
+  detail: "The request's body did not arrive whole.",
+};
 
 async function readLimited(request: Request, maxBytes: number): Promise<Uint8Array> {
   if (!request.body) return new Uint8Array();

@@ -31,7 +31,7 @@ const RESEND_MAX_BYTES = 200_000;
  * The canonical schema does not know the field (it strips it), so it is read here on its own.
  */
 const deferredSchema = z.object({ notBefore: z.iso.datetime() });
-export type DeferredMessage = LifecycleMessage & { notBefore: string };
+type DeferredMessage = LifecycleMessage & { notBefore: string };
 
 type Outcome =
   | { kind: "ack" }
@@ -93,7 +93,11 @@ export async function consumeLifecycleBatch(batch: MessageBatch<unknown>, env: E
   }
 
   if (waiting.length > 0) {
-    log("info", "braze_rate_limit_wait", { events: waiting.length, notBefore: new Date(Math.min(...waiting)).toISOString(), reason: "rate_limited" });
+    log("info", "braze_rate_limit_wait", {
+      events: waiting.length,
+      notBefore: new Date(Math.min(...waiting)).toISOString(),
+      reason: "rate_limited",
+    });
   }
   if (byEvent.size === 0) {
     await finish(outcomes, parsedOf, book, owner, env.LIFECYCLE_EVENTS, now);
@@ -117,7 +121,12 @@ export async function consumeLifecycleBatch(batch: MessageBatch<unknown>, env: E
     const tail = pending.slice(pending.length - remainder);
     if (tail.every((entry) => attemptsOf(entry) <= MAX_HOLD_BACKS)) {
       pending = pending.slice(0, pending.length - remainder);
-      await bestEffort("ledger_release_failed", () => book.release(tail.map((entry) => entry.message.eventId), owner));
+      await bestEffort("ledger_release_failed", () =>
+        book.release(
+          tail.map((entry) => entry.message.eventId),
+          owner,
+        ),
+      );
       for (const entry of tail) settle(entry.copies, { kind: "hold" }, outcomes);
     }
   }
@@ -132,7 +141,9 @@ export async function consumeLifecycleBatch(batch: MessageBatch<unknown>, env: E
       continue;
     }
     await deliver(run, chunk, maxAttempts(chunk, byEvent));
-    stopAfter = chunk.map((message) => run.results.get(message.eventId)).find((outcome) => (outcome?.kind === "retry" || outcome?.kind === "defer") && outcome.stopsBatch);
+    stopAfter = chunk
+      .map((message) => run.results.get(message.eventId))
+      .find((outcome) => (outcome?.kind === "retry" || outcome?.kind === "defer") && outcome.stopsBatch);
   }
 
   // Unreleased leases expire by themselves after CLAIM_LEASE_MS.
@@ -172,7 +183,12 @@ async function bestEffort(event: string, write: () => Promise<unknown>): Promise
 async function deliver(run: Run, chunk: LifecycleMessage[], attempts: number): Promise<void> {
   let held: Set<string>;
   try {
-    held = new Set(await run.book.renew(chunk.map((message) => message.eventId), run.owner));
+    held = new Set(
+      await run.book.renew(
+        chunk.map((message) => message.eventId),
+        run.owner,
+      ),
+    );
   } catch {
     held = new Set();
   }
@@ -182,14 +198,22 @@ async function deliver(run: Run, chunk: LifecycleMessage[], attempts: number): P
   chunk = chunk.filter((message) => held.has(message.eventId));
   if (chunk.length === 0) return;
 
-  const result = await trackEvents(run.config, chunk.map((message) => brazeEvent(run.config, message)), undefined, run.now());
+  const result = await trackEvents(
+    run.config,
+    chunk.map((message) => brazeEvent(run.config, message)),
+    undefined,
+    run.now(),
+  );
   if (result.kind === "accepted") {
     const rejected = new Map(result.rejected.map((r) => [r.index, r.reason]));
     const accepted: string[] = [];
     chunk.forEach((message, index) => {
       const reason = rejected.get(index);
       if (reason === undefined) accepted.push(message.eventId);
-      run.results.set(message.eventId, reason === undefined ? { kind: "ack" } : { kind: "dead", reason: `braze_rejected: ${reason}`, status: 201 });
+      run.results.set(
+        message.eventId,
+        reason === undefined ? { kind: "ack" } : { kind: "dead", reason: `braze_rejected: ${reason}`, status: 201 },
+      );
     });
     // Braze has these: a ledger failure must not make the queue send them again, so it is retried
     // once and otherwise logged (a later copy of one of them could then reach Braze twice).
@@ -218,10 +242,21 @@ type BrazeFailure = Exclude<TrackResult, { kind: "accepted" | "bad_request" }>;
  * go back to the queue as new messages due at its reset (a little spread, so the consumers do not
  * stampede), which spends none of their retries. Everything else backs off with jitter.
  */
-export function retryOutcome(result: BrazeFailure, attempts: number, random: () => number, now = Date.now()): Extract<Outcome, { kind: "retry" | "defer" }> {
+function retryOutcome(
+  result: BrazeFailure,
+  attempts: number,
+  random: () => number,
+  now = Date.now(),
+): Extract<Outcome, { kind: "retry" | "defer" }> {
   switch (result.kind) {
     case "rate_limited":
-      return { kind: "defer", notBefore: now + (result.retryAfterSeconds + Math.floor(random() * 3)) * 1000, reason: "rate_limited", status: 429, stopsBatch: true };
+      return {
+        kind: "defer",
+        notBefore: now + (result.retryAfterSeconds + Math.floor(random() * 3)) * 1000,
+        reason: "rate_limited",
+        status: 429,
+        stopsBatch: true,
+      };
     case "auth":
       return {
         kind: "retry",
@@ -231,7 +266,12 @@ export function retryOutcome(result: BrazeFailure, attempts: number, random: () 
         stopsBatch: true,
       };
     case "unavailable":
-      return { kind: "retry", delaySeconds: backoff(attempts, 5, 900, random), reason: `braze_unavailable: Braze answered ${result.status}`, status: result.status };
+      return {
+        kind: "retry",
+        delaySeconds: backoff(attempts, 5, 900, random),
+        reason: `braze_unavailable: Braze answered ${result.status}`,
+        status: result.status,
+      };
     case "unreachable":
       return { kind: "retry", delaySeconds: backoff(attempts, 5, 900, random), reason: `braze_unreachable: ${result.cause}` };
     case "timeout":
@@ -240,7 +280,12 @@ export function retryOutcome(result: BrazeFailure, attempts: number, random: () 
 }
 
 /** One line per failed /users/track request that will be tried again. */
-function logBrazeRetry(chunk: LifecycleMessage[], outcome: Extract<Outcome, { kind: "retry" | "defer" }>, attempts: number, now: number): void {
+function logBrazeRetry(
+  chunk: LifecycleMessage[],
+  outcome: Extract<Outcome, { kind: "retry" | "defer" }>,
+  attempts: number,
+  now: number,
+): void {
   const products = [...new Set(chunk.map((message) => message.product))];
   const auth = outcome.reason.startsWith("braze_auth");
   log(auth ? "error" : "warn", "braze_retry", {
@@ -257,13 +302,13 @@ function logBrazeRetry(chunk: LifecycleMessage[], outcome: Extract<Outcome, { ki
 }
 
 /** Exponential backoff with "equal jitter": half the step fixed, half random. */
-export function backoff(attempts: number, baseSeconds: number, capSeconds: number, random: () => number): number {
+function backoff(attempts: number, baseSeconds: number, capSeconds: number, random: () => number): number {
   const step = Math.min(capSeconds, baseSeconds * 2 ** Math.max(0, attempts - 1));
   return Math.ceil(step / 2 + (random() * step) / 2);
 }
 
 /** The Braze custom event for a lifecycle message (contract §6). */
-export function brazeEvent(config: Pick<Config, "BRAZE_EVENT_PREFIX">, message: LifecycleMessage): BrazeEvent {
+function brazeEvent(config: Pick<Config, "BRAZE_EVENT_PREFIX">, message: LifecycleMessage): BrazeEvent {
   const properties: Record<string, string> = {
     campaign_name: message.campaignName,
     pass_id: message.passId,
@@ -306,7 +351,10 @@ async function finish(
   const letters: { message: Message<unknown>; letter: DeadLetterInput; status?: number }[] = [];
   const keep = (message: Message<unknown>, reason: string, status?: number) =>
     letters.push({ message, letter: { eventId: eventIdOf(message), reason, attempts: message.attempts, event: message.body }, status });
-  const deferred = new Map<string, { body: DeferredMessage; notBefore: number; outcome: Extract<Outcome, { kind: "defer" }>; copies: Message<unknown>[] }>();
+  const deferred = new Map<
+    string,
+    { body: DeferredMessage; notBefore: number; outcome: Extract<Outcome, { kind: "defer" }>; copies: Message<unknown>[] }
+  >();
   for (const [message, outcome] of outcomes) {
     switch (outcome.kind) {
       case "ack":
@@ -346,7 +394,8 @@ async function finish(
       log("error", "rate_limit_resend_failed", { events: group.length, reason: String(error) });
       for (const { copies, notBefore, outcome } of group) {
         for (const copy of copies) {
-          if (copy.attempts >= MAX_DELIVERY_ATTEMPTS) keep(copy, `retries_exhausted: ${outcome.reason} (the queue refused the re-send)`, outcome.status);
+          if (copy.attempts >= MAX_DELIVERY_ATTEMPTS)
+            keep(copy, `retries_exhausted: ${outcome.reason} (the queue refused the re-send)`, outcome.status);
           else copy.retry({ delaySeconds: delayOf(notBefore) });
         }
       }
@@ -366,7 +415,8 @@ async function finish(
     for (const { message } of letters) message.retry({ delaySeconds: 30 });
     return;
   }
-  for (const { message, letter, status } of letters) logDeadLetter("consumer", letter, productOf(parsedOf.get(message) ?? message.body), status);
+  for (const { message, letter, status } of letters)
+    logDeadLetter("consumer", letter, productOf(parsedOf.get(message) ?? message.body), status);
 }
 
 /** The deferred events in `sendBatch`-sized groups. */
@@ -422,10 +472,18 @@ export async function consumeDeadLetterBatch(batch: MessageBatch<unknown>, env: 
     // The last place an event can be kept is the log: write each one whole, then let the queue
     // retry the batch (and, past its retries, drop it, but never without this record).
     for (const message of batch.messages) {
-      log("error", "dead_letter_not_stored", { eventId: eventIdOf(message), product: productOf(message.body), attempts: message.attempts, reason: String(error), body: message.body });
+      log("error", "dead_letter_not_stored", {
+        eventId: eventIdOf(message),
+        product: productOf(message.body),
+        attempts: message.attempts,
+        reason: String(error),
+        body: message.body,
+      });
     }
     throw error;
   }
   batch.ackAll();
-  batch.messages.forEach((message, index) => logDeadLetter("dead_letter_queue", letters[index]!, productOf(message.body)));
+  batch.messages.forEach((message, index) => {
+    logDeadLetter("dead_letter_queue", letters[index]!, productOf(message.body));
+  });
 }

@@ -4,7 +4,7 @@ import { ledger } from "./ledger.ts";
 import type { LifecycleMessage } from "./events.ts";
 
 /** What is known of the request that caused the event, for the log lines. */
-export interface EmitContext {
+interface EmitContext {
   requestId?: string;
 }
 

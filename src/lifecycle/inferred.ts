@@ -12,7 +12,10 @@ import type { LifecycleName } from "./events.ts";
  * which is what `invalidated` tells Braze [inferred].
  */
 export function lifecycleNameOf(event: string): LifecycleName | undefined {
-  const bare = event.trim().toUpperCase().replace(/^PASS_EVENT_/, "");
+  const bare = event
+    .trim()
+    .toUpperCase()
+    .replace(/^PASS_EVENT_/, "");
   return EVENT_NAMES[bare];
 }
 
@@ -38,7 +41,11 @@ export const ACCEPTED_EVENTS = Object.keys(EVENT_NAMES);
  * is Membership and 101 single-use coupons (as numbers in webhooks, names elsewhere); else the
  * protocol-specific event or the `recordData` key family says; else it is a v3 pass.
  */
-export function productOfWebhook(event: string, protocol: unknown, recordData: Record<string, unknown> | undefined): "pass" | "member" | "coupon" {
+export function productOfWebhook(
+  event: string,
+  protocol: unknown,
+  recordData: Record<string, unknown> | undefined,
+): "pass" | "member" | "coupon" {
   if (protocol === 100 || protocol === "MEMBERSHIP") return "member";
   if (protocol === 101 || protocol === "SINGLE_USE_COUPON") return "coupon";
   const upper = event.trim().toUpperCase();
@@ -128,7 +135,11 @@ export function signatureParts(header: string): { nonce: string; signature: stri
  * hex or base64 (docs/upstreams.md). Every combination is tried, in constant time each; the one
  * that matched is logged, so the first real delivery pins it.
  */
-export function signatureVariants(secret: string, nonce: string, rawBody: Uint8Array): { name: string; key: string | Uint8Array<ArrayBuffer>; message: Uint8Array<ArrayBuffer> }[] {
+export function signatureVariants(
+  secret: string,
+  nonce: string,
+  rawBody: Uint8Array,
+): { name: string; key: string | Uint8Array<ArrayBuffer>; message: Uint8Array<ArrayBuffer> }[] {
   const keys: { name: string; key: string | Uint8Array<ArrayBuffer> }[] = [{ name: "secret-text", key: secret }];
   const decoded = base64Bytes(secret);
   if (decoded) keys.push({ name: "secret-base64", key: decoded });
@@ -136,7 +147,9 @@ export function signatureVariants(secret: string, nonce: string, rawBody: Uint8A
     { name: "nonce.body", message: joined(`${nonce}.`, rawBody) },
     { name: "nonce+body", message: joined(nonce, rawBody) },
   ];
-  return keys.flatMap((key) => messages.map((message) => ({ name: `${key.name}/${message.name}`, key: key.key, message: message.message })));
+  return keys.flatMap((key) =>
+    messages.map((message) => ({ name: `${key.name}/${message.name}`, key: key.key, message: message.message })),
+  );
 }
 
 function joined(prefix: string, rawBody: Uint8Array): Uint8Array<ArrayBuffer> {

@@ -14,7 +14,7 @@ import type { RelayStatus } from "./answers.ts";
 
 /** How long a delivered eventId is remembered: longer than PassKit or Braze redeliver, and than
  * the queue keeps a message (at most 14 days on the paid plan). */
-export const DELIVERED_RETENTION_MS = 15 * 86_400_000;
+const DELIVERED_RETENTION_MS = 15 * 86_400_000;
 /** A claim outlasts one /users/track call (10 s timeout) and is renewed before each one, so only a
  * crashed consumer's claim ever expires. */
 export const CLAIM_LEASE_MS = 60_000;
@@ -27,7 +27,7 @@ const LAST_EXPIRED_AT = "dead_letters_last_expired_at";
 /** The kind of a reason: the part before its first `:` (`retries_exhausted: braze_…` → `retries_exhausted`). */
 const REASON_KIND = "CASE WHEN instr(reason, ':') > 0 THEN substr(reason, 1, instr(reason, ':') - 1) ELSE reason END";
 
-export interface ClaimResult {
+interface ClaimResult {
   /** Braze already has these: ack without sending. */
   delivered: string[];
   /** Another consumer is sending these now: retry later. */
@@ -45,7 +45,7 @@ export interface DeadLetterInput {
 }
 
 /** A stored dead letter; `event` comes back as JSON text (RPC results must be serialisable types). */
-export interface DeadLetter {
+interface DeadLetter {
   id: number;
   eventId: string;
   reason: string;
@@ -89,7 +89,9 @@ export class LifecycleLedger extends DurableObject<Env> {
         result.delivered.push(eventId);
         continue;
       }
-      const lease = this.sql.exec<{ owner: string; expires_at: number }>("SELECT owner, expires_at FROM leases WHERE event_id = ?", eventId).toArray()[0];
+      const lease = this.sql
+        .exec<{ owner: string; expires_at: number }>("SELECT owner, expires_at FROM leases WHERE event_id = ?", eventId)
+        .toArray()[0];
       if (lease && lease.owner !== owner && lease.expires_at > now) {
         result.busy.push(eventId);
         continue;
@@ -106,7 +108,12 @@ export class LifecycleLedger extends DurableObject<Env> {
   renew(eventIds: string[], owner: string, now = Date.now()): string[] {
     return eventIds.filter((eventId) => {
       if (this.isDelivered(eventId)) return false;
-      const held = this.sql.exec("UPDATE leases SET expires_at = ? WHERE event_id = ? AND owner = ? RETURNING event_id", now + CLAIM_LEASE_MS, eventId, owner);
+      const held = this.sql.exec(
+        "UPDATE leases SET expires_at = ? WHERE event_id = ? AND owner = ? RETURNING event_id",
+        now + CLAIM_LEASE_MS,
+        eventId,
+        owner,
+      );
       return held.toArray().length > 0;
     });
   }
@@ -174,13 +181,18 @@ export class LifecycleLedger extends DurableObject<Env> {
 
   /** The relay's state for `GET /v1/lifecycle/status` (all but `retentionDays`, which is config). */
   relayStatus(now = Date.now()): Omit<RelayStatus, "retentionDays"> {
-    const since = (ms: number) => this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM delivered WHERE delivered_at >= ?", now - ms).one().n;
+    const since = (ms: number) =>
+      this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM delivered WHERE delivered_at >= ?", now - ms).one().n;
     const byReason: Record<string, number> = {};
-    for (const row of this.sql.exec<{ kind: string; n: number }>(`SELECT ${REASON_KIND} AS kind, COUNT(*) AS n FROM dead_letters GROUP BY kind ORDER BY kind`)) {
+    for (const row of this.sql.exec<{ kind: string; n: number }>(
+      `SELECT ${REASON_KIND} AS kind, COUNT(*) AS n FROM dead_letters GROUP BY kind ORDER BY kind`,
+    )) {
       byReason[row.kind] = row.n;
     }
     const oldest = this.sql
-      .exec<Pick<DeadLetterRow, "id" | "event_id" | "reason" | "first_failed_at">>("SELECT id, event_id, reason, first_failed_at FROM dead_letters ORDER BY first_failed_at, id LIMIT 1")
+      .exec<Pick<DeadLetterRow, "id" | "event_id" | "reason" | "first_failed_at">>(
+        "SELECT id, event_id, reason, first_failed_at FROM dead_letters ORDER BY first_failed_at, id LIMIT 1",
+      )
       .toArray()[0];
     const lastExpiredAt = this.counter(LAST_EXPIRED_AT);
     return {
@@ -188,9 +200,19 @@ export class LifecycleLedger extends DurableObject<Env> {
       deadLetters: {
         total: this.countDeadLetters(),
         byReason,
-        oldest: oldest ? { id: oldest.id, eventId: oldest.event_id, reason: oldest.reason, firstFailedAt: new Date(oldest.first_failed_at).toISOString() } : null,
+        oldest: oldest
+          ? {
+              id: oldest.id,
+              eventId: oldest.event_id,
+              reason: oldest.reason,
+              firstFailedAt: new Date(oldest.first_failed_at).toISOString(),
+            }
+          : null,
       },
-      expired: { total: this.counter(EXPIRED_TOTAL) ?? 0, lastExpiredAt: lastExpiredAt === undefined ? null : new Date(lastExpiredAt).toISOString() },
+      expired: {
+        total: this.counter(EXPIRED_TOTAL) ?? 0,
+        lastExpiredAt: lastExpiredAt === undefined ? null : new Date(lastExpiredAt).toISOString(),
+      },
     };
   }
 
@@ -283,7 +305,10 @@ function deadLetterRetentionDays(env: Env): number | undefined {
   const raw = (env as unknown as Record<string, unknown>).DEAD_LETTER_RETENTION_DAYS;
   const parsed = configSchema.shape.DEAD_LETTER_RETENTION_DAYS.safeParse(raw === "" ? undefined : raw);
   if (parsed.success) return parsed.data;
-  log("error", "config_error", { variable: "DEAD_LETTER_RETENTION_DAYS", reason: "not a whole number of days in 1..3650: no dead letter expires until it is fixed" });
+  log("error", "config_error", {
+    variable: "DEAD_LETTER_RETENTION_DAYS",
+    reason: "not a whole number of days in 1..3650: no dead letter expires until it is fixed",
+  });
   return undefined;
 }
 

@@ -4,24 +4,32 @@ import { ProblemError } from "../http/problem.ts";
 import { passUrl } from "../passkit/v3/inferred.ts";
 import { lifecycleEventId, lifecycleMessageSchema, type LifecycleMessage } from "./events.ts";
 import type { ProductName } from "../machinery/product.ts";
-import { ACCEPTED_EVENTS, classIdFromRecordData, externalIdFromRecordData, lifecycleNameOf, occurredAt, platformOf, productOfWebhook, statusOverride } from "./inferred.ts";
+import {
+  ACCEPTED_EVENTS,
+  classIdFromRecordData,
+  externalIdFromRecordData,
+  lifecycleNameOf,
+  occurredAt,
+  platformOf,
+  productOfWebhook,
+  statusOverride,
+} from "./inferred.ts";
 import { canonicalJson, sha256Hex } from "../crypto.ts";
 
 export type PassKitWebhook = z.output<typeof passKitWebhookSchema>;
 
-
 /** The record a webhook is about, so its cached lookup can be refreshed. */
-export interface WebhookSubject {
+interface WebhookSubject {
   product: ProductName;
   ids: readonly [string, string];
 }
 
-export type WebhookOutcome =
+type WebhookOutcome =
   | { kind: "event"; message: LifecycleMessage; subject: WebhookSubject }
   | { kind: "no_user"; eventId: string; known: Omit<LifecycleMessage, "externalId"> };
 
 /** Where pass pages live: v3's template, or the current platform's base URL. */
-export interface PassPages {
+interface PassPages {
   passUrlTemplate: string;
   passBaseUrl: string;
 }
@@ -79,7 +87,10 @@ export async function fromPassKitWebhook(webhook: PassKitWebhook, pages: PassPag
       detail: `The event cannot be relayed to Braze: ${issue.path.join(".")} ${issue.message}.`,
       // Every 422 validation failure carries pointers (contract §4); these point at the body field
       // the message field came from, e.g. a long pass id that made passUrl too long.
-      errors: message.error.issues.map((failed) => ({ pointer: sourcePointer(String(failed.path[0]), pass), detail: `${String(failed.path[0])} ${failed.message}` })),
+      errors: message.error.issues.map((failed) => ({
+        pointer: sourcePointer(String(failed.path[0]), pass),
+        detail: `${String(failed.path[0])} ${failed.message}`,
+      })),
     });
   }
   return { kind: "event", message: message.data, subject: { product, ids: [campaignName, externalId] } };

@@ -12,7 +12,15 @@ import { fromPassKitWebhook } from "./passkit-webhook.ts";
 import { passKitWebhookSchema } from "./webhook-body.ts";
 import { verifyPassKitSignature } from "./signature.ts";
 import { evictLookup } from "../machinery/evict.ts";
-import { deadLetterListQuerySchema, replayRequestSchema, type DeadLetterPage, type IntakeDeadLettered, type IntakeQueued, type RelayStatus, type ReplayAnswer } from "./answers.ts";
+import {
+  deadLetterListQuerySchema,
+  replayRequestSchema,
+  type DeadLetterPage,
+  type IntakeDeadLettered,
+  type IntakeQueued,
+  type RelayStatus,
+  type ReplayAnswer,
+} from "./answers.ts";
 
 export const lifecycleRoutes = new Hono<AppContext>();
 
@@ -37,9 +45,20 @@ lifecycleRoutes.on(["POST", "PUT", "DELETE"], "/passkit", async (c) => {
     ({ value } = await readJsonBody(c.req.raw, config.MAX_BODY_BYTES));
   }
   const webhook = validateBody(passKitWebhookSchema, value, () => ["event", "pass"]);
-  const outcome = await fromPassKitWebhook(webhook, { passUrlTemplate: config.PASSKIT_PASS_URL_TEMPLATE, passBaseUrl: config.PASSKIT_PASS_BASE_URL }, new Date());
+  const outcome = await fromPassKitWebhook(
+    webhook,
+    { passUrlTemplate: config.PASSKIT_PASS_URL_TEMPLATE, passBaseUrl: config.PASSKIT_PASS_BASE_URL },
+    new Date(),
+  );
   if (outcome.kind === "no_user") {
-    log("warn", "dead_lettered", { source: "intake", requestId: c.get("requestId"), eventId: outcome.eventId, product: outcome.known.product, reason: "no_user", attempts: 0 });
+    log("warn", "dead_lettered", {
+      source: "intake",
+      requestId: c.get("requestId"),
+      eventId: outcome.eventId,
+      product: outcome.known.product,
+      reason: "no_user",
+      attempts: 0,
+    });
     await ledger(c.env).addDeadLetters([
       { eventId: outcome.eventId, reason: "no_user: the pass has no userDefinedId or externalId", attempts: 0, event: outcome.known },
     ]);
@@ -48,8 +67,19 @@ lifecycleRoutes.on(["POST", "PUT", "DELETE"], "/passkit", async (c) => {
   try {
     await c.env.LIFECYCLE_EVENTS.send(outcome.message, { contentType: "json" });
   } catch (error) {
-    log("error", "enqueue_failed", { requestId: c.get("requestId"), eventId: outcome.message.eventId, product: outcome.message.product, reason: String(error) });
-    throw new ProblemError({ status: 503, code: "queue_unavailable", title: "Queue unavailable", detail: "The event could not be queued; retry.", headers: { "Retry-After": "5" } });
+    log("error", "enqueue_failed", {
+      requestId: c.get("requestId"),
+      eventId: outcome.message.eventId,
+      product: outcome.message.product,
+      reason: String(error),
+    });
+    throw new ProblemError({
+      status: 503,
+      code: "queue_unavailable",
+      title: "Queue unavailable",
+      detail: "The event could not be queued; retry.",
+      headers: { "Retry-After": "5" },
+    });
   }
   const { product, ids } = outcome.subject;
   c.executionCtx.waitUntil(evictLookup(c.env, config, product, ids));
@@ -65,7 +95,12 @@ operators.use(operatorOnly);
 operators.get("/", async (c) => {
   const query = deadLetterListQuerySchema.safeParse(c.req.query());
   if (!query.success) {
-    throw new ProblemError({ status: 400, code: "invalid_query", title: "Invalid query", detail: "limit must be 1..100 and cursor a dead-letter id." });
+    throw new ProblemError({
+      status: 400,
+      code: "invalid_query",
+      title: "Invalid query",
+      detail: "limit must be 1..100 and cursor a dead-letter id.",
+    });
   }
   const { items, total } = await ledger(c.env).listDeadLetters(query.data.limit, query.data.cursor);
   const last = items.at(-1);
@@ -109,7 +144,12 @@ operators.post("/replay", async (c) => {
     if (ids || items.length < REPLAY_PAGE) break;
   }
   const total = await book.countDeadLetters();
-  return c.json({ replayed, skipped, ...(ids ? { notFound: ids.filter((id) => !seen.has(id)) } : {}), remaining: total } satisfies ReplayAnswer);
+  return c.json({
+    replayed,
+    skipped,
+    ...(ids ? { notFound: ids.filter((id) => !seen.has(id)) } : {}),
+    remaining: total,
+  } satisfies ReplayAnswer);
 });
 
 lifecycleRoutes.route("/dead-letters", operators);

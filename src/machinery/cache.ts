@@ -10,20 +10,18 @@ import { MemoryLayer } from "./memory.ts";
  * TTLs: docs/storage.md.
  */
 
-
-
 const entrySchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("record"), view: z.record(z.string(), z.unknown()), storedAt: z.number() }),
   z.object({ kind: z.literal("missing"), storedAt: z.number() }),
 ]);
 
 /** How long "PassKit has no such record" is believed: KV's shortest expiry. */
-export const NEGATIVE_TTL_SECONDS = 60;
+const NEGATIVE_TTL_SECONDS = 60;
 /** How long past freshness an entry may still be served while it is refreshed. */
-export const STALE_SECONDS = 86_400;
+const STALE_SECONDS = 86_400;
 /** The in-isolate layer: long enough for one send's HTML, text and AMP renders, short enough to
  * bound how long another isolate's write can go unseen here. */
-export const MEMORY_TTL_MS = 5_000;
+const MEMORY_TTL_MS = 5_000;
 const MEMORY_MAX_ENTRIES = 5_000;
 
 /** Shared by every request this isolate serves. */
@@ -34,7 +32,10 @@ const serialised = new WeakMap<CacheEntry & { kind: "record" }, string>();
 
 export function answerJson(entry: CacheEntry & { kind: "record" }): string {
   let json = serialised.get(entry);
-  if (json === undefined) serialised.set(entry, (json = JSON.stringify(entry.view)));
+  if (json === undefined) {
+    json = JSON.stringify(entry.view);
+    serialised.set(entry, json);
+  }
   return json;
 }
 

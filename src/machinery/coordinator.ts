@@ -30,7 +30,7 @@ export interface Claim {
   fingerprint: string;
 }
 
-export interface BeginRequest {
+interface BeginRequest {
   kind: "write" | "read";
   claim?: Claim;
   /** How long to wait for the lease before answering `busy`. */
@@ -49,7 +49,7 @@ export type BeginResult =
   | { kind: "reused" }
   | { kind: "busy"; retryAfterSeconds: number };
 
-export interface Finish {
+interface Finish {
   /** The entry now in the cache; `null` when it was evicted. */
   entry?: CacheEntry | null;
   /** The final answer for the claim the lease was granted with. */
@@ -74,7 +74,7 @@ interface KeptAnswer {
 }
 
 /** Braze retries a webhook for 30 minutes, longer when the proxy is unreachable: a day covers it. */
-export const ANSWER_TTL_MS = 86_400_000;
+const ANSWER_TTL_MS = 86_400_000;
 
 export class IdentifierCoordinator extends DurableObject<Env> {
   /** SQLite-backed storage read synchronously: no other call can run between a check and its write. */
@@ -93,13 +93,18 @@ export class IdentifierCoordinator extends DurableObject<Env> {
       const now = Date.now();
       if (request.claim) {
         const kept = this.kv.get<KeptAnswer>(answerKey(request.claim.key));
-        if (kept && kept.expiresAt > now) return kept.fingerprint === request.claim.fingerprint ? { kind: "replay", answer: kept.answer } : { kind: "reused" };
+        if (kept && kept.expiresAt > now)
+          return kept.fingerprint === request.claim.fingerprint ? { kind: "replay", answer: kept.answer } : { kind: "reused" };
       }
       const last = this.kv.get<LastEntry>("last");
       if (request.kind === "read" && last && last.at >= arrivedAt) return { kind: "known", entry: last.entry };
       const lease = this.kv.get<Lease>("lease");
       if (!lease || lease.expiresAt <= now) {
-        const granted: Lease = { token: crypto.randomUUID(), expiresAt: now + request.leaseMs, ...(request.claim ? { claim: request.claim } : {}) };
+        const granted: Lease = {
+          token: crypto.randomUUID(),
+          expiresAt: now + request.leaseMs,
+          ...(request.claim ? { claim: request.claim } : {}),
+        };
         this.kv.put("lease", granted);
         return { kind: "granted", token: granted.token, ...(last ? { known: last.entry } : {}) };
       }

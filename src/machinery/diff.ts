@@ -5,7 +5,7 @@ import { canonicalJson } from "../crypto.ts";
  * answers every field, unset ones as "", 0, null, [] or {} (docs/upstreams.md): absent, null and
  * "" mean the same there, so they compare equal here.
  */
-export function isUnset(value: unknown): boolean {
+function isUnset(value: unknown): boolean {
   return value === undefined || value === null || value === "";
 }
 
@@ -16,7 +16,10 @@ export function sameValue(a: unknown, b: unknown): boolean {
 }
 
 /** The entries of `changes` whose value differs from `current`'s. */
-export function changedEntries<T extends Record<string, unknown>>(current: Record<string, unknown> | null | undefined, changes: T): Partial<T> {
+export function changedEntries<T extends Record<string, unknown>>(
+  current: Record<string, unknown> | null | undefined,
+  changes: T,
+): Partial<T> {
   const out: Partial<T> = {};
   for (const key of Object.keys(changes) as (keyof T & string)[]) {
     const value = changes[key];

@@ -9,7 +9,13 @@ import type { AnyProduct } from "./product.ts";
  * Created, invalidated and redeemed happen once per record, so their ids depend on it alone; an
  * update is an occurrence of its own (a write that changed nothing emits none, contract §8.4).
  */
-export async function emitProxyEvents(c: Context<AppContext>, product: AnyProduct, names: readonly LifecycleName[], view: Record<string, unknown>, body: unknown): Promise<void> {
+export async function emitProxyEvents(
+  c: Context<AppContext>,
+  product: AnyProduct,
+  names: readonly LifecycleName[],
+  view: Record<string, unknown>,
+  body: unknown,
+): Promise<void> {
   if (names.length === 0) return;
   const fields = product.event(view, body);
   const time = new Date().toISOString();

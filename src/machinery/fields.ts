@@ -46,7 +46,7 @@ export const dateTime = z.iso.datetime({
 });
 
 /** A calendar date `YYYY-MM-DD` that exists. */
-export const calendarDate = z.iso.date({ error: "must be a real calendar date YYYY-MM-DD" });
+const calendarDate = z.iso.date({ error: "must be a real calendar date YYYY-MM-DD" });
 
 export const email = z.email({ error: "must be an email address" });
 
@@ -54,11 +54,17 @@ export const email = z.email({ error: "must be an email address" });
  * PassKit's current platform keeps `metaData` as strings (docs/upstreams.md): numbers and booleans
  * are sent as their text, nested values are refused. `nullable` (updates) lets `null` remove a key.
  */
-const metaValue = z.union([z.string(), z.number(), z.boolean()], { error: "must be a string, number or boolean (PassKit keeps text)" }).transform(String);
+const metaValue = z
+  .union([z.string(), z.number(), z.boolean()], { error: "must be a string, number or boolean (PassKit keeps text)" })
+  .transform(String);
 export const metaData = z.record(z.string(), metaValue, { error: "must be an object of strings, numbers or booleans" });
-export const metaDataChanges = z.record(z.string(), z.union([metaValue, z.null()], { error: "must be a string, number, boolean, or null to remove the key" }), {
-  error: "must be an object of strings, numbers, booleans or null",
-});
+export const metaDataChanges = z.record(
+  z.string(),
+  z.union([metaValue, z.null()], { error: "must be a string, number, boolean, or null to remove the key" }),
+  {
+    error: "must be an object of strings, numbers, booleans or null",
+  },
+);
 
 /**
  * Contract §8.1, "empty means absent": a field Braze rendered from a missing attribute is "" (or
@@ -88,7 +94,10 @@ export const person = z.strictObject({
   salutation: personText.optional(),
   suffix: personText.optional(),
   emailAddress: email.optional(),
-  mobileNumber: z.string().regex(/^\+?[0-9 ()-]{4,32}$/, { error: "must be a phone number, e.g. +447700900123" }).optional(),
+  mobileNumber: z
+    .string()
+    .regex(/^\+?[0-9 ()-]{4,32}$/, { error: "must be a phone number, e.g. +447700900123" })
+    .optional(),
   gender: z
     .enum(["NOT_KNOWN", "MALE", "FEMALE", "not_known", "male", "female"], { error: "must be NOT_KNOWN, MALE or FEMALE" })
     .transform((value) => value.toUpperCase())

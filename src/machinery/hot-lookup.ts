@@ -1,5 +1,5 @@
 import { verifiedPrincipal } from "../auth/roles.ts";
-import { loadConfig } from "../config/config.ts";
+import { loadConfig, type Config } from "../config/config.ts";
 import type { Env } from "../env.ts";
 import { rawPathname, routeIdentifiers } from "../http/path.ts";
 import { products } from "../products.ts";
@@ -21,7 +21,7 @@ export function hotLookup(request: Request, env: Env): Response | undefined {
   const path = rawPathname(request.url);
   const product = products.find((candidate) => path.startsWith(`${candidate.basePath}/`));
   if (!product) return undefined;
-  let config;
+  let config: Config;
   try {
     config = loadConfig(env);
   } catch {

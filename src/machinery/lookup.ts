@@ -14,17 +14,17 @@ import type { BeginResult, IdentifierCoordinator } from "./coordinator.ts";
  */
 
 /** Leaves Braze's 2 s limit room for the network between Braze and the edge. */
-export const LOOKUP_DEADLINE_MS = 1_500;
+const LOOKUP_DEADLINE_MS = 1_500;
 /** How long a refresh waits for the identifier's lease (it runs on after the answer if need be). */
 const REFRESH_WAIT_MS = 10_000;
 
-export type CacheStatus = "HIT" | "MISS" | "STALE";
-export interface Lookup {
+type CacheStatus = "HIT" | "MISS" | "STALE";
+interface Lookup {
   entry: CacheEntry;
   cache: CacheStatus;
 }
 
-export interface LookupDeps {
+interface LookupDeps {
   cache: LookupCache;
   /** The record's view as PassKit holds it now, or undefined when it has none. */
   read: () => Promise<Record<string, unknown> | undefined>;

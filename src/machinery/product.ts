@@ -18,7 +18,7 @@ export type Ids = readonly [string, string];
 export type PlannedCall = z.output<typeof plannedCallSchema>;
 
 /** The fields of a lifecycle event that come from the product's view. */
-export interface EventFields {
+interface EventFields {
   externalId: string;
   campaignName: string;
   passId: string;
@@ -100,7 +100,10 @@ const configuredIn = new WeakMap<AnyProduct, WeakSet<Config>>();
 /** Throws `config_error` naming what `product`'s upstream lacks in `config`; remembers success. */
 export function requireProduct(product: AnyProduct, config: Config): void {
   let configs = configuredIn.get(product);
-  if (!configs) configuredIn.set(product, (configs = new WeakSet()));
+  if (!configs) {
+    configs = new WeakSet();
+    configuredIn.set(product, configs);
+  }
   if (configs.has(config)) return;
   product.requireConfig(config);
   configs.add(config);

@@ -7,7 +7,7 @@ import { ProblemError } from "../http/problem.ts";
 import { readJsonBody } from "../http/read-body.ts";
 import { validateBody } from "../http/validate.ts";
 import type { LifecycleName } from "../lifecycle/events.ts";
-import { passKitProblem } from "../passkit/failures.ts";
+import { passKitProblem, type PassKitFailure } from "../passkit/failures.ts";
 import { cacheKey, type CacheEntry } from "./cache-key.ts";
 import { answerJson, LookupCache } from "./cache.ts";
 import { coordinatorFor } from "./coordinator.ts";
@@ -42,7 +42,7 @@ export function productRoutes(product: AnyProduct): Hono<AppContext> {
     const upstream = product.upstream(c.get("config"));
     if (isDryRun(c)) return dryRun(c, upstream.plan.create(body));
     return coordinatedWrite(c, product, ids, { operation: "create", body }, async (known) => {
-      let refusal;
+      let refusal: PassKitFailure | undefined;
       // Known to exist (the identifier's last write or read says so): no create to be refused.
       if (known?.kind !== "record") {
         const attempt = await upstream.create(body);
@@ -86,7 +86,7 @@ export function productRoutes(product: AnyProduct): Hono<AppContext> {
       noun: product.noun,
       waitUntil: (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise),
     };
-    let found;
+    let found: Awaited<ReturnType<typeof lookup>>;
     try {
       found = await lookup(deps, key, c.get("startedAt"));
     } catch (error) {
@@ -143,7 +143,14 @@ export function productRoutes(product: AnyProduct): Hono<AppContext> {
 
 /** The answer, cache entry and events of a write that leaves `record` in PassKit. A create
  * answers the create's short form (201 or 200), every other write the lookup's view. */
-function outcome(c: Ctx, product: AnyProduct, status: 200 | 201, record: unknown, events: LifecycleName[], answer: "create" | "view" = "view"): WriteOutcome {
+function outcome(
+  c: Ctx,
+  product: AnyProduct,
+  status: 200 | 201,
+  record: unknown,
+  events: LifecycleName[],
+  answer: "create" | "view" = "view",
+): WriteOutcome {
   const view = product.view(record, c.get("config"));
   const entry: CacheEntry = { kind: "record", view, storedAt: Date.now() };
   const body = answer === "create" ? Object.fromEntries(product.created.map((field) => [field, view[field]])) : view;
@@ -187,7 +194,13 @@ function validIdentifiers(product: AnyProduct, ids: Ids): Ids {
     return result.success ? [] : [{ pointer: `/${name}`, detail: `URL path segment ${name} ${result.error.issues[0]!.message}` }];
   });
   if (errors.length > 0) {
-    throw new ProblemError({ status: 400, code: "invalid_path", title: `Invalid ${product.noun} identifiers in the URL path`, detail: errors.map((e) => e.detail).join("; "), errors });
+    throw new ProblemError({
+      status: 400,
+      code: "invalid_path",
+      title: `Invalid ${product.noun} identifiers in the URL path`,
+      detail: errors.map((e) => e.detail).join("; "),
+      errors,
+    });
   }
   return ids;
 }

@@ -21,7 +21,7 @@ export interface WriteOutcome {
 }
 
 /** How long a write waits for the identifier's previous write before answering 429. */
-export const WRITE_WAIT_MS = 5_000;
+const WRITE_WAIT_MS = 5_000;
 /** A write makes at most this many PassKit calls (a member's enrol-exists-update path). */
 const MAX_CALLS_PER_WRITE = 6;
 
@@ -53,7 +53,12 @@ export async function coordinatedWrite(
 
   let begun: BeginResult;
   try {
-    begun = await coordinator.begin({ kind: "write", waitMs: WRITE_WAIT_MS, leaseMs: leaseMs(config.PASSKIT_TIMEOUT_MS), ...(claim ? { claim } : {}) });
+    begun = await coordinator.begin({
+      kind: "write",
+      waitMs: WRITE_WAIT_MS,
+      leaseMs: leaseMs(config.PASSKIT_TIMEOUT_MS),
+      ...(claim ? { claim } : {}),
+    });
   } catch (error) {
     log("error", "coordinator_unavailable", { requestId, product: product.name, reason: String(error) });
     throw new ProblemError({
@@ -97,11 +102,15 @@ export async function coordinatedWrite(
     } catch (error) {
       const problem = problemOf(error, product, { requestId, callerRequestId: c.get("callerRequestId") });
       const final = problem !== undefined && isFinal(problem.status) && claim !== undefined;
-      await coordinator.finish(token, final ? { answer: { status: problem.status, json: JSON.stringify(problem) } } : {}).catch((e: unknown) => lostFinish(e, requestId));
+      await coordinator
+        .finish(token, final ? { answer: { status: problem.status, json: JSON.stringify(problem) } } : {})
+        .catch((e: unknown) => lostFinish(e, requestId));
       throw problem ? new ProblemError(problem) : error;
     }
     await cache.store(key, outcome.entry);
-    await coordinator.finish(token, { entry: outcome.entry, ...(claim ? { answer: { status: outcome.status, json: JSON.stringify(outcome.body) } } : {}) }).catch((e: unknown) => lostFinish(e, requestId));
+    await coordinator
+      .finish(token, { entry: outcome.entry, ...(claim ? { answer: { status: outcome.status, json: JSON.stringify(outcome.body) } } : {}) })
+      .catch((e: unknown) => lostFinish(e, requestId));
     await emitProxyEvents(c, product, outcome.events.names, outcome.events.view, request.body);
     return outcome;
   })();
@@ -116,7 +125,11 @@ function isFinal(status: number): boolean {
 }
 
 /** The problem an expected failure answers, logged when PassKit caused it; undefined for a defect. */
-function problemOf(error: unknown, product: AnyProduct, ids: { requestId: string; callerRequestId?: string | undefined }): ProblemInit | undefined {
+function problemOf(
+  error: unknown,
+  product: AnyProduct,
+  ids: { requestId: string; callerRequestId?: string | undefined },
+): ProblemInit | undefined {
   if (error instanceof ProblemError) return error.problem;
   if (error instanceof PassKitError) {
     const { failure } = error;

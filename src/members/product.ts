@@ -1,5 +1,5 @@
 import * as z from "zod";
-import { requireSecrets, type Config } from "../config/config.ts";
+import type { Config } from "../config/config.ts";
 import { changedEntries } from "../machinery/diff.ts";
 import type { Ids, PlannedCall, Product, Upstream } from "../machinery/product.ts";
 import { planned } from "../passkit/exchange.ts";
@@ -14,18 +14,36 @@ import {
   parserOf,
   passState,
   personChanges,
+  platformEvent,
   readBack,
   readByExternalId,
   recordFields,
+  requirePlatformCredentials,
   text,
   toPassKitPerson,
   unknownClass,
   type PersonFields,
 } from "../passkit/platform/records.ts";
-import { createMemberSchema, knownMemberFields, memberRoute, memberViewSchema, updateMemberSchema, type CreateMember, type MemberView, type UpdateMember } from "./schemas.ts";
+import {
+  createMemberSchema,
+  knownMemberFields,
+  memberRoute,
+  memberViewSchema,
+  updateMemberSchema,
+  type CreateMember,
+  type MemberView,
+  type UpdateMember,
+} from "./schemas.ts";
 
 /** PassKit's Member, as far as the proxy reads it (docs/upstreams.md, Membership). */
-const memberSchema = z.looseObject({ ...recordFields, programId: text, tierId: text, points: amount, secondaryPoints: amount, tierPoints: amount });
+const memberSchema = z.looseObject({
+  ...recordFields,
+  programId: text,
+  tierId: text,
+  points: amount,
+  secondaryPoints: amount,
+  tierPoints: amount,
+});
 type Member = z.output<typeof memberSchema>;
 
 /** What an update changes, each part written through its own PassKit route. */
@@ -56,7 +74,7 @@ export const members: Product<CreateMember, UpdateMember, Member, MemberChanges,
   schemas: { create: createMemberSchema, update: updateMemberSchema, view: memberViewSchema, knownFieldsAt: knownMemberFields },
   idsOf: (body) => [body.programId, body.externalId],
   asUpdate: ({ programId: _p, externalId: _x, ...update }) => update,
-  requireConfig: (config) => requireSecrets(config, ["PASSKIT_REST_KEY", "PASSKIT_REST_SECRET"], [["PASSKIT_REST_TOKEN"]]),
+  requireConfig: requirePlatformCredentials,
   upstream: membership,
   view: (member, config) => {
     const { url, appleUrl, googleUrl, installed, passStatus } = passState(member, config.PASSKIT_PASS_BASE_URL);
@@ -78,7 +96,7 @@ export const members: Product<CreateMember, UpdateMember, Member, MemberChanges,
       metaData: member.metaData ?? {},
     };
   },
-  event: (view) => ({ externalId: view.externalId, campaignName: view.programId, passId: view.id, passUrl: view.url }),
+  event: (view) => platformEvent(view, view.programId),
   createdAt: (member) => member.created,
   actions: [],
 };
@@ -86,18 +104,29 @@ export const members: Product<CreateMember, UpdateMember, Member, MemberChanges,
 function membership(config: Config, fetcher?: typeof fetch): Upstream<CreateMember, UpdateMember, Member, MemberChanges> {
   const client = createPlatformClient(config, fetcher);
   const parse = parserOf(memberSchema);
-  const write = (method: "PUT" | "PATCH" | "DELETE", path: string, body: object) => client.send(client.request(method, path, body), (json) => json);
+  const write = (method: "PUT" | "PATCH" | "DELETE", path: string, body: object) =>
+    client.send(client.request(method, path, body), (json) => json);
   const read = (ids: Ids) => readByExternalId(client, ROUTES, ids, parse);
   const requests = {
-    enrol: (body: CreateMember) => client.request("POST", "/members/member", { ...body, ...(body.person ? { person: toPassKitPerson(body.person) } : {}) }),
+    enrol: (body: CreateMember) =>
+      client.request("POST", "/members/member", { ...body, ...(body.person ? { person: toPassKitPerson(body.person) } : {}) }),
   };
 
   return {
     read,
     create: (body) =>
-      createRecord(client, requests.enrol(body), (id): Member => ({ ...body, ...freshRecord(id, body, "ENROLLED") }), () => unknownClass(["programId", "tierId"], "program or tier")),
+      createRecord(
+        client,
+        requests.enrol(body),
+        (id): Member => ({ ...body, ...freshRecord(id, body, "ENROLLED") }),
+        () => unknownClass(["programId", "tierId"], "program or tier"),
+      ),
     changes(member, update) {
-      const changes: MemberChanges = changedEntries(member, { expiryDate: update.expiryDate, optOut: update.optOut, tierId: update.tierId });
+      const changes: MemberChanges = changedEntries(member, {
+        expiryDate: update.expiryDate,
+        optOut: update.optOut,
+        tierId: update.tierId,
+      });
       for (const field of POINTS) {
         if (update[field] !== undefined && update[field] !== (member[field] ?? 0)) changes[field] = update[field];
       }
@@ -142,7 +171,10 @@ function membership(config: Config, fetcher?: typeof fetch): Upstream<CreateMemb
           const call = planned(client.request("PUT", "/members/member", { externalId, programId, metaData, expiryDate, optOut }));
           calls.push(metaData ? { ...call, note: MERGED_METADATA_NOTE } : call);
         }
-        if (person) calls.push(planned(client.request("PATCH", "/members/member/person", { externalId, classId: programId, person: toPassKitPerson(person) })));
+        if (person)
+          calls.push(
+            planned(client.request("PATCH", "/members/member/person", { externalId, classId: programId, person: toPassKitPerson(person) })),
+          );
         const amounts = pointsToSet(update);
         if (amounts) calls.push(planned(client.request("PUT", "/members/member/points/set", { externalId, programId, ...amounts })));
         if (tierId) calls.push(planned(client.request("PUT", "/members/member/tier", { externalMemberId: externalId, programId, tierId })));

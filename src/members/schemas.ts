@@ -1,5 +1,15 @@
 import * as z from "zod";
-import { dateTime, identifier, liquidAmount, liquidBoolean, liquidCount, metaData, metaDataChanges, person, PERSON_FIELDS } from "../machinery/fields.ts";
+import {
+  dateTime,
+  identifier,
+  liquidAmount,
+  liquidBoolean,
+  liquidCount,
+  metaData,
+  metaDataChanges,
+  person,
+  PERSON_FIELDS,
+} from "../machinery/fields.ts";
 
 /**
  * Bodies of the Braze member webhooks (contract §7). `points` and friends are absolute values
@@ -32,7 +42,12 @@ export const updateMemberSchema = z
   .meta({ description: "A Braze member update: every field optional; metaData keys are merged, null removes one." });
 
 /** Where members live and what names one: the routes and the OpenAPI document read it. */
-export const memberRoute = { basePath: "/v1/members", idNames: ["programId", "externalId"], noun: "member", created: ["id", "url", "programId", "externalId"] } as const;
+export const memberRoute = {
+  basePath: "/v1/members",
+  idNames: ["programId", "externalId"],
+  noun: "member",
+  created: ["id", "url", "programId", "externalId"],
+} as const;
 
 export type CreateMember = z.output<typeof createMemberSchema>;
 export type UpdateMember = z.output<typeof updateMemberSchema>;

@@ -5,7 +5,16 @@ import { planned } from "../passkit/exchange.ts";
 import { PassKitError } from "../passkit/failures.ts";
 import { createPassKitClient, type PassKitPass } from "../passkit/v3/client.ts";
 import { passUrl } from "../passkit/v3/inferred.ts";
-import { createPassSchema, knownFieldsAt, passRoute, passViewSchema, updatePassSchema, type CreatePass, type PassView, type UpdatePass } from "./schemas.ts";
+import {
+  createPassSchema,
+  knownFieldsAt,
+  passRoute,
+  passViewSchema,
+  updatePassSchema,
+  type CreatePass,
+  type PassView,
+  type UpdatePass,
+} from "./schemas.ts";
 
 /** What an update sends PassKit v3: the body's fields without the identifiers. */
 type PassChanges = Omit<UpdatePass, "campaignName" | "userDefinedId">;
@@ -45,7 +54,10 @@ export const passes: Product<CreatePass, UpdatePass, PassKitPass, PassChanges, P
 };
 
 function passKitV3(config: Config, fetcher?: typeof fetch): Upstream<CreatePass, UpdatePass, PassKitPass, PassChanges> {
-  const client = createPassKitClient({ ...config, PASSKIT_API_KEY: config.PASSKIT_API_KEY ?? "", PASSKIT_API_SECRET: config.PASSKIT_API_SECRET ?? "" }, fetcher);
+  const client = createPassKitClient(
+    { ...config, PASSKIT_API_KEY: config.PASSKIT_API_KEY ?? "", PASSKIT_API_SECRET: config.PASSKIT_API_SECRET ?? "" },
+    fetcher,
+  );
   return {
     async read([campaignName, userDefinedId]) {
       try {
@@ -60,7 +72,14 @@ function passKitV3(config: Config, fetcher?: typeof fetch): Upstream<CreatePass,
       const created = await client.create(body);
       if ("mayExist" in created) return { exists: created.mayExist };
       // v3 answers only the id: the record is what was sent over PassKit's defaults.
-      const fresh: PassKitPass = { id: created.id, isVoided: false, isRedeemed: false, isInvalid: false, expiryDate: null, createdAt: new Date().toISOString() };
+      const fresh: PassKitPass = {
+        id: created.id,
+        isVoided: false,
+        isRedeemed: false,
+        isInvalid: false,
+        expiryDate: null,
+        createdAt: new Date().toISOString(),
+      };
       return { created: applied(fresh, body) };
     },
     changes(pass, update) {
@@ -86,7 +105,9 @@ function passKitV3(config: Config, fetcher?: typeof fetch): Upstream<CreatePass,
     act: (name) => Promise.reject(new Error(`passes have no action ${name}`)),
     plan: {
       create: (body) => [planned(client.requests.create(body))],
-      update: ([campaignName, userDefinedId], { campaignName: _c, userDefinedId: _u, ...changes }) => [planned(client.requests.update(campaignName, userDefinedId, changes))],
+      update: ([campaignName, userDefinedId], { campaignName: _c, userDefinedId: _u, ...changes }) => [
+        planned(client.requests.update(campaignName, userDefinedId, changes)),
+      ],
       remove: ([campaignName, userDefinedId]) => [planned(client.requests.invalidate(campaignName, userDefinedId))],
       act: () => [],
     },

@@ -6,17 +6,15 @@ import { dateTime, email, identifier, liquidBoolean } from "../machinery/fields.
  * the routes validate with them and /openapi.json is generated from them.
  */
 
-const color = z
-  .string()
-  .regex(/^(#[0-9a-fA-F]{6}|rgb\(\s*\d{1,3}\s*,\s*\d{1,3}\s*,\s*\d{1,3}\s*\))$/, {
-    error: "must be a colour like #1a2b3c or rgb(26, 43, 60)",
-  });
+const color = z.string().regex(/^(#[0-9a-fA-F]{6}|rgb\(\s*\d{1,3}\s*,\s*\d{1,3}\s*,\s*\d{1,3}\s*\))$/, {
+  error: "must be a colour like #1a2b3c or rgb(26, 43, 60)",
+});
 
 const relevantText = z.string().max(256, { error: "must be at most 256 characters" });
 
 // A schema-level `error` also replaces the messages of its .min/.max/.int checks, so it names the
 // whole range: "must be a number" for a latitude of 91 sent users looking for the wrong mistake.
-export const locationSchema = z.strictObject({
+const locationSchema = z.strictObject({
   lat: z.number({ error: "must be a number from -90 to 90" }).min(-90).max(90),
   lon: z.number({ error: "must be a number from -180 to 180" }).min(-180).max(180),
   alt: z.number({ error: "must be a number" }).optional(),
@@ -25,14 +23,14 @@ export const locationSchema = z.strictObject({
 
 const beaconNumber = z.number({ error: "must be a whole number from 0 to 65535" }).int().min(0).max(65_535);
 
-export const beaconSchema = z.strictObject({
+const beaconSchema = z.strictObject({
   uuid: z.uuid({ error: "must be a UUID" }),
   major: beaconNumber.optional(),
   minor: beaconNumber.optional(),
   relevantText: relevantText.optional(),
 });
 
-export const passbookSchema = z.strictObject({
+const passbookSchema = z.strictObject({
   relevantDate: dateTime.optional(),
   groupId: z.string().max(256).optional(),
   bgColor: color.optional(),
@@ -50,9 +48,7 @@ const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()], {
 const passFields = {
   templateName: identifier,
   dynamicData: z.record(z.string(), scalar, { error: "must be an object of scalar values" }).optional(),
-  dynamicImages: z
-    .record(z.string(), z.string().min(1).max(2048), { error: "must be an object of image paths or URLs" })
-    .optional(),
+  dynamicImages: z.record(z.string(), z.string().min(1).max(2048), { error: "must be an object of image paths or URLs" }).optional(),
   recoveryEmail: email.optional(),
   isVoided: liquidBoolean.optional(),
   isRedeemed: liquidBoolean.optional(),
@@ -75,7 +71,12 @@ export const updatePassSchema = z
   .meta({ description: "A Braze update webhook body: the create fields, all optional." });
 
 /** Where passes live and what names one: the routes and the OpenAPI document read it. */
-export const passRoute = { basePath: "/v1/passes", idNames: ["campaignName", "userDefinedId"], noun: "pass", created: ["id", "url", "campaignName", "userDefinedId"] } as const;
+export const passRoute = {
+  basePath: "/v1/passes",
+  idNames: ["campaignName", "userDefinedId"],
+  noun: "pass",
+  created: ["id", "url", "campaignName", "userDefinedId"],
+} as const;
 
 export type CreatePass = z.output<typeof createPassSchema>;
 export type UpdatePass = z.output<typeof updatePassSchema>;

@@ -19,7 +19,12 @@ export interface PassKitAnswer {
  * and the token must not follow it), a timeout over the whole exchange, and an answer read only up
  * to 1 MiB. Network failures and timeouts become typed failures; statuses are the client's to read.
  */
-export async function exchange(fetcher: typeof fetch, request: PassKitRequest, authorization: string, timeoutMs: number): Promise<PassKitAnswer> {
+export async function exchange(
+  fetcher: typeof fetch,
+  request: PassKitRequest,
+  authorization: string,
+  timeoutMs: number,
+): Promise<PassKitAnswer> {
   const headers: Record<string, string> = { Authorization: authorization, Accept: "application/json" };
   if (request.body !== undefined) headers["Content-Type"] = "application/json";
   try {

@@ -42,7 +42,12 @@ export function passKitProblem(failure: PassKitFailure, noun = "pass"): ProblemE
         detail: `PassKit answered ${failure.kind === "exists" ? 409 : failure.status}: ${failure.reason}`,
       });
     case "not_found":
-      return new ProblemError({ status: 404, code: "not_found", title: `${capitalized(noun)} not found`, detail: `PassKit has no ${noun} for these identifiers.` });
+      return new ProblemError({
+        status: 404,
+        code: "not_found",
+        title: `${capitalized(noun)} not found`,
+        detail: `PassKit has no ${noun} for these identifiers.`,
+      });
     case "no_route":
       return new ProblemError({
         status: 502,
@@ -66,9 +71,19 @@ export function passKitProblem(failure: PassKitFailure, noun = "pass"): ProblemE
         headers: { "Retry-After": String(failure.retryAfterSeconds) },
       });
     case "unavailable":
-      return new ProblemError({ status: 502, code: "upstream_error", title: "PassKit failed", detail: `PassKit answered ${failure.status}.` });
+      return new ProblemError({
+        status: 502,
+        code: "upstream_error",
+        title: "PassKit failed",
+        detail: `PassKit answered ${failure.status}.`,
+      });
     case "unreachable":
-      return new ProblemError({ status: 502, code: "upstream_unreachable", title: "PassKit unreachable", detail: "The proxy could not reach PassKit." });
+      return new ProblemError({
+        status: 502,
+        code: "upstream_unreachable",
+        title: "PassKit unreachable",
+        detail: "The proxy could not reach PassKit.",
+      });
     case "malformed":
       return new ProblemError({
         status: 502,

@@ -64,7 +64,11 @@ function webhook(n: number): string {
 async function sendAll(bodies: string[], concurrency: number): Promise<number[]> {
   const statuses: number[] = [];
   await inPool(bodies, concurrency, async (body) => {
-    const response = await fetch(`${proxy.url}/v1/lifecycle/passkit`, { method: "PUT", headers: { Authorization: AUTH, "Content-Type": "application/json" }, body });
+    const response = await fetch(`${proxy.url}/v1/lifecycle/passkit`, {
+      method: "PUT",
+      headers: { Authorization: AUTH, "Content-Type": "application/json" },
+      body,
+    });
     statuses.push(response.status);
     await response.arrayBuffer();
   });
@@ -96,7 +100,10 @@ describe("lifecycle relay under wrangler dev", () => {
     );
     if (new Set(delivered).size !== EVENTS) {
       const dead = await fetch(`${proxy.url}/v1/lifecycle/dead-letters?limit=5`, { headers: { Authorization: OPERATOR_AUTH } });
-      const queueLines = proxy.output().split("\n").filter((line) => /QUEUE|rror/.test(line));
+      const queueLines = proxy
+        .output()
+        .split("\n")
+        .filter((line) => /QUEUE|rror/.test(line));
       console.log("[e2e] dead letters:", await dead.text(), "\n[e2e] wrangler queue log:\n", queueLines.join("\n"));
     }
     expect(new Set(delivered).size).toBe(EVENTS);
@@ -121,21 +128,48 @@ describe("lifecycle relay under wrangler dev", () => {
       return { status: response.status, body: (await response.json()) as Record<string, unknown> };
     };
 
-    const enrolled = await send("POST", "/v1/members", { programId: "e2e-program", tierId: "gold", externalId: "e2e-member", metaData: { favourite: "espresso" }, points: 10 });
-    expect(enrolled, JSON.stringify(enrolled.body)).toMatchObject({ status: 201, body: { programId: "e2e-program", externalId: "e2e-member" } });
+    const enrolled = await send("POST", "/v1/members", {
+      programId: "e2e-program",
+      tierId: "gold",
+      externalId: "e2e-member",
+      metaData: { favourite: "espresso" },
+      points: 10,
+    });
+    expect(enrolled, JSON.stringify(enrolled.body)).toMatchObject({
+      status: 201,
+      body: { programId: "e2e-program", externalId: "e2e-member" },
+    });
     const issued = await send("POST", "/v1/coupons", { campaignId: "e2e-campaign", offerId: "ten-off", externalId: "e2e-coupon" });
-    expect(issued, JSON.stringify(issued.body)).toMatchObject({ status: 201, body: { campaignId: "e2e-campaign", externalId: "e2e-coupon" } });
+    expect(issued, JSON.stringify(issued.body)).toMatchObject({
+      status: 201,
+      body: { campaignId: "e2e-campaign", externalId: "e2e-coupon" },
+    });
     const redeemed = await send("POST", "/v1/coupons/e2e-campaign/e2e-coupon/redeem", { redemptionDetails: { redemptionSource: "till" } });
     expect(redeemed, JSON.stringify(redeemed.body)).toMatchObject({ status: 200, body: { redeemed: true } });
 
     // PassKit's current platform holds them, as the proxy said.
-    expect(fakes.platform.findMember("e2e-program", "e2e-member")).toMatchObject({ id: enrolled.body.id, tierId: "gold", points: 10, metaData: { favourite: "espresso" } });
-    expect(fakes.platform.findCoupon("e2e-campaign", "e2e-coupon")).toMatchObject({ id: issued.body.id, offerId: "ten-off", status: "REDEEMED" });
+    expect(fakes.platform.findMember("e2e-program", "e2e-member")).toMatchObject({
+      id: enrolled.body.id,
+      tierId: "gold",
+      points: 10,
+      metaData: { favourite: "espresso" },
+    });
+    expect(fakes.platform.findCoupon("e2e-campaign", "e2e-coupon")).toMatchObject({
+      id: issued.body.id,
+      offerId: "ten-off",
+      status: "REDEEMED",
+    });
     expect(fakes.platform.apiCalls("PUT", "/coupon/singleUse/coupon/redeem")).toHaveLength(1);
 
     const ours = () => fakes.braze.events.filter((e) => e.external_id === "e2e-member" || e.external_id === "e2e-coupon");
     await until(() => ours().length >= 3, 30_000, 250);
-    const events = ours().map((e) => ({ user: e.external_id, name: e.name, product: e.properties.product, campaign: e.properties.campaign_name, passId: e.properties.pass_id }));
+    const events = ours().map((e) => ({
+      user: e.external_id,
+      name: e.name,
+      product: e.properties.product,
+      campaign: e.properties.campaign_name,
+      passId: e.properties.pass_id,
+    }));
     expect(events).toEqual(
       expect.arrayContaining([
         { user: "e2e-member", name: "passkit_pass_created", product: "member", campaign: "e2e-program", passId: enrolled.body.id },

@@ -15,7 +15,13 @@ afterAll(() => cleanups.run());
 
 describe("load and fault run (short)", () => {
   it("answers every request as CONTRACT §4 prescribes for its fault, lookups under 2 s, each lifecycle event once, memory bounded", async () => {
-    const report: LoadRunReport = await runLoadFaults({ seconds: 12, rps: 250, drainSeconds: 30, cleanups, log: (line) => console.log(line) });
+    const report: LoadRunReport = await runLoadFaults({
+      seconds: 12,
+      rps: 250,
+      drainSeconds: 30,
+      cleanups,
+      log: (line) => console.log(line),
+    });
     console.log(renderLoadReport(report));
 
     const { mix, relay, memory } = report;
@@ -23,7 +29,9 @@ describe("load and fault run (short)", () => {
     for (const check of report.checks) expect.soft(check.passed, `${check.name}: ${check.detail}`).toBe(true);
     expect.soft(mix.mismatches, "unexpected answers").toEqual([]);
     expect.soft(mix.latency.lookup.maxMs).toBeLessThan(2_000);
-    expect.soft({ missing: relay.samples.missing, duplicated: relay.samples.duplicated, unexpected: relay.samples.unexpected }).toEqual({ missing: [], duplicated: [], unexpected: [] });
+    expect
+      .soft({ missing: relay.samples.missing, duplicated: relay.samples.duplicated, unexpected: relay.samples.unexpected })
+      .toEqual({ missing: [], duplicated: [], unexpected: [] });
     expect.soft(relay.largestRequest).toBeLessThanOrEqual(75);
     expect.soft(relay.unexplainedDeadLetters).toEqual([]);
     expect.soft(memory.heapAfterMiB).toBeDefined();

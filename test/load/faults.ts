@@ -46,9 +46,28 @@ const bad = (status: number, rule: string): Pick<UserClass, "expect" | "rule"> =
 });
 
 export const USER_CLASSES: readonly UserClass[] = [
-  { name: "healthy", prefix: "ok-", seeded: true, expect: { lookup: { status: 200 }, create: { status: 200 }, update: { status: 200 }, delete: { status: 200 } }, rule: "PassKit answers normally" },
-  { name: "missing", prefix: "none-", seeded: false, expect: { lookup: { status: 404 }, update: { status: 404 }, delete: { status: 404 } }, rule: "PassKit has no such pass" },
-  { name: "slow_800ms", prefix: "flate-", seeded: true, fault: { latencyMs: SLOW_MS }, expect: { lookup: { status: 200 }, create: { status: 200 }, update: { status: 200 }, delete: { status: 200 } }, rule: "PassKit slow (800 ms), inside every deadline" },
+  {
+    name: "healthy",
+    prefix: "ok-",
+    seeded: true,
+    expect: { lookup: { status: 200 }, create: { status: 200 }, update: { status: 200 }, delete: { status: 200 } },
+    rule: "PassKit answers normally",
+  },
+  {
+    name: "missing",
+    prefix: "none-",
+    seeded: false,
+    expect: { lookup: { status: 404 }, update: { status: 404 }, delete: { status: 404 } },
+    rule: "PassKit has no such pass",
+  },
+  {
+    name: "slow_800ms",
+    prefix: "flate-",
+    seeded: true,
+    fault: { latencyMs: SLOW_MS },
+    expect: { lookup: { status: 200 }, create: { status: 200 }, update: { status: 200 }, delete: { status: 200 } },
+    rule: "PassKit slow (800 ms), inside every deadline",
+  },
   { name: "passkit_500", prefix: "f500-", seeded: true, fault: { status: 500 }, ...bad(502, "PassKit 500") },
   { name: "passkit_503", prefix: "f503-", seeded: true, fault: { status: 503 }, ...bad(502, "PassKit 503") },
   {
@@ -56,12 +75,26 @@ export const USER_CLASSES: readonly UserClass[] = [
     prefix: "f429-",
     seeded: true,
     fault: { status: 429, headers: { "Retry-After": RETRY_AFTER } },
-    expect: Object.fromEntries((["lookup", "create", "update", "delete"] as const).map((route) => [route, { status: 429, header: ["retry-after", RETRY_AFTER] }])),
+    expect: Object.fromEntries(
+      (["lookup", "create", "update", "delete"] as const).map((route) => [route, { status: 429, header: ["retry-after", RETRY_AFTER] }]),
+    ),
     rule: "PassKit 429 with Retry-After: passed on",
   },
-  { name: "passkit_hangs", prefix: "fslow-", seeded: true, fault: { latencyMs: HANG_MS }, ...bad(504, "PassKit hangs (5 s): 504 at PASSKIT_TIMEOUT_MS, lookups at their 1.5 s deadline") },
+  {
+    name: "passkit_hangs",
+    prefix: "fslow-",
+    seeded: true,
+    fault: { latencyMs: HANG_MS },
+    ...bad(504, "PassKit hangs (5 s): 504 at PASSKIT_TIMEOUT_MS, lookups at their 1.5 s deadline"),
+  },
   { name: "passkit_malformed", prefix: "fbad-", seeded: true, fault: { malformed: true }, ...bad(502, "PassKit answers 200 with HTML") },
-  { name: "passkit_auth", prefix: "fauth-", seeded: true, fault: { status: 403 }, ...bad(502, "PassKit refuses the key (403): upstream_auth") },
+  {
+    name: "passkit_auth",
+    prefix: "fauth-",
+    seeded: true,
+    fault: { status: 403 },
+    ...bad(502, "PassKit refuses the key (403): upstream_auth"),
+  },
   {
     name: "passkit_rejects",
     prefix: "frej-",

@@ -12,7 +12,18 @@ import { seededRandom } from "../../fakes/faults.ts";
 import { passKitWebhook, type PassKitEvent } from "../../fakes/webhooks.ts";
 import { assertLoopback } from "../../scripts/lib/net.ts";
 import { percentile, round } from "../../scripts/lib/stats.ts";
-import { CAMPAIGN, LOOKUP_LIMIT_MS, TEMPLATE, USER_CLASSES, WEBHOOK_CAMPAIGN, seededUser, userClass, type Expectation, type Route, type UserClass } from "./faults.ts";
+import {
+  CAMPAIGN,
+  LOOKUP_LIMIT_MS,
+  TEMPLATE,
+  USER_CLASSES,
+  WEBHOOK_CAMPAIGN,
+  seededUser,
+  userClass,
+  type Expectation,
+  type Route,
+  type UserClass,
+} from "./faults.ts";
 
 export interface MixPlan {
   /** The proxy's origin (loopback). */
@@ -97,10 +108,18 @@ export interface MixResult {
   noUserEventIds: string[];
 }
 
-export type MixMessage = { type: "progress"; second: number; sent: number; done: number; inFlight: number; mismatches: number } | { type: "done"; result: MixResult };
+export type MixMessage =
+  | { type: "progress"; second: number; sent: number; done: number; inFlight: number; mismatches: number }
+  | { type: "done"; result: MixResult };
 
 /** Which route each request takes, and for each route which case, by weight. */
-const ROUTE_WEIGHTS: [Route, number][] = [["lookup", 84], ["create", 5], ["update", 4], ["delete", 2], ["webhook", 5]];
+const ROUTE_WEIGHTS: [Route, number][] = [
+  ["lookup", 84],
+  ["create", 5],
+  ["update", 4],
+  ["delete", 2],
+  ["webhook", 5],
+];
 const FAULT_WEIGHTS: Record<string, number> = {
   slow_800ms: 3,
   passkit_500: 3,
@@ -115,10 +134,23 @@ const FAULT_WEIGHTS: Record<string, number> = {
 };
 const CASE_WEIGHTS: Record<Route, [string, number][]> = {
   lookup: [["healthy (seeded)", 55], ["healthy (created here)", 15], ...faultCases("lookup")],
-  create: [["healthy (new pass)", 55], ["healthy (exists: updated)", 10], ["healthy (Idempotency-Key replay)", 8], ["slow_800ms (new pass)", 5], ...faultCases("create").filter(([name]) => name !== "slow_800ms")],
+  create: [
+    ["healthy (new pass)", 55],
+    ["healthy (exists: updated)", 10],
+    ["healthy (Idempotency-Key replay)", 8],
+    ["slow_800ms (new pass)", 5],
+    ...faultCases("create").filter(([name]) => name !== "slow_800ms"),
+  ],
   update: [["healthy (seeded)", 35], ["healthy (created here)", 25], ["healthy (same Idempotency-Key again)", 8], ...faultCases("update")],
   delete: [["healthy (seeded)", 30], ["healthy (created here)", 30], ...faultCases("delete")],
-  webhook: [["installed", 35], ["uninstalled", 15], ["record_updated", 15], ["redelivered", 15], ["record_created (a proxy-created pass)", 10], ["no user", 2]],
+  webhook: [
+    ["installed", 35],
+    ["uninstalled", 15],
+    ["record_updated", 15],
+    ["redelivered", 15],
+    ["record_created (a proxy-created pass)", 10],
+    ["no user", 2],
+  ],
 };
 
 function faultCases(route: Route): [string, number][] {
@@ -248,7 +280,18 @@ class Mix {
     } catch (error) {
       // A bug here must not pass for a healthy run.
       this.mismatchCount++;
-      this.mismatches.push({ route, label, method: "-", path: "-", expected: "-", status: -1, headers: {}, body: `load thread error: ${String(error)}`, ms: 0, atSecond: this.second() });
+      this.mismatches.push({
+        route,
+        label,
+        method: "-",
+        path: "-",
+        expected: "-",
+        status: -1,
+        headers: {},
+        body: `load thread error: ${String(error)}`,
+        ms: 0,
+        atSecond: this.second(),
+      });
     }
   }
 
@@ -268,9 +311,21 @@ class Mix {
   private async create(label: string, n: number): Promise<void> {
     if (label === "healthy (Idempotency-Key replay)" && this.created.length > 0) {
       const original = this.created[Math.floor(this.random() * this.created.length)]!;
-      const out: Outgoing = { method: "POST", path: "/v1/passes", body: original.body, headers: { "Idempotency-Key": original.idempotencyKey } };
+      const out: Outgoing = {
+        method: "POST",
+        path: "/v1/passes",
+        body: original.body,
+        headers: { "Idempotency-Key": original.idempotencyKey },
+      };
       const answer = await this.send(out);
-      this.check("create", label, "same key and body: the first answer, replayed", { status: original.status, header: ["idempotent-replayed", "true"] }, out, answer);
+      this.check(
+        "create",
+        label,
+        "same key and body: the first answer, replayed",
+        { status: original.status, header: ["idempotent-replayed", "true"] },
+        out,
+        answer,
+      );
       return;
     }
     let user: string;
@@ -311,14 +366,22 @@ class Mix {
   private async update(label: string, n: number): Promise<void> {
     if (label === "healthy (same Idempotency-Key again)" && this.updates.length > 0) {
       const original = this.updates[Math.floor(this.random() * this.updates.length)]!;
-      const out: Outgoing = { method: "PUT", path: passPath(original.user), body: original.body, headers: { "Idempotency-Key": original.idempotencyKey } };
+      const out: Outgoing = {
+        method: "PUT",
+        path: passPath(original.user),
+        body: original.body,
+        headers: { "Idempotency-Key": original.idempotencyKey },
+      };
       const answer = await this.send(out);
       const ok = this.check("update", label, "a Braze retry (same Idempotency-Key): one event", { status: 200 }, out, answer);
       const passId = ok ? idOf(answer.body) : undefined;
       if (passId) this.expect(`updated|${passId}`, original.user, original.idempotencyKey);
       return;
     }
-    const { user, expectation, rule } = this.target("update", label === "healthy (same Idempotency-Key again)" ? "healthy (seeded)" : label);
+    const { user, expectation, rule } = this.target(
+      "update",
+      label === "healthy (same Idempotency-Key again)" ? "healthy (seeded)" : label,
+    );
     const idempotencyKey = `load-update-${n}`;
     const body = JSON.stringify({ dynamicData: { points: n }, isRedeemed: "false" });
     const out: Outgoing = { method: "PUT", path: passPath(user), body, headers: { "Idempotency-Key": idempotencyKey } };
@@ -354,20 +417,39 @@ class Mix {
       redelivery = true;
     } else if (label === "record_created (a proxy-created pass)" && this.created.length > 0) {
       const pass = this.created[Math.floor(this.random() * this.created.length)]!;
-      body = JSON.stringify(passKitWebhook("RECORD_CREATED", { id: pass.passId, campaignName: CAMPAIGN, userDefinedId: pass.user }, { at: time }));
+      body = JSON.stringify(
+        passKitWebhook("RECORD_CREATED", { id: pass.passId, campaignName: CAMPAIGN, userDefinedId: pass.user }, { at: time }),
+      );
       expectedKey = [`created|${pass.passId}`, pass.user];
     } else if (label === "no user") {
-      body = JSON.stringify(passKitWebhook("INSTALLED", { id: `nouser${String(n).padStart(8, "0")}`, classId: WEBHOOK_CAMPAIGN }, { at: time }));
+      body = JSON.stringify(
+        passKitWebhook("INSTALLED", { id: `nouser${String(n).padStart(8, "0")}`, classId: WEBHOOK_CAMPAIGN }, { at: time }),
+      );
     } else {
       const kind = label === "uninstalled" ? "uninstalled" : label === "record_updated" ? "record_updated" : "installed";
       if (kind !== label) label = "installed";
       const [event, name]: [PassKitEvent, string] =
-        kind === "installed" ? ["INSTALLED", "installed"] : kind === "uninstalled" ? ["UNINSTALLED", "deleted"] : ["RECORD_UPDATED", "updated"];
+        kind === "installed"
+          ? ["INSTALLED", "installed"]
+          : kind === "uninstalled"
+            ? ["UNINSTALLED", "deleted"]
+            : ["RECORD_UPDATED", "updated"];
       const platform = kind === "installed" ? { platform: k % 2 ? "apple" : "google" } : {};
-      body = JSON.stringify(passKitWebhook(event, { id: passId, classId: WEBHOOK_CAMPAIGN, externalId: user, protocol: "MEMBERSHIP" }, { at: time, ...platform }));
+      body = JSON.stringify(
+        passKitWebhook(
+          event,
+          { id: passId, classId: WEBHOOK_CAMPAIGN, externalId: user, protocol: "MEMBERSHIP" },
+          { at: time, ...platform },
+        ),
+      );
       expectedKey = [`${name}|${passId}|${time}`, user];
     }
-    const out: Outgoing = { method: this.random() < 0.5 ? "PUT" : "POST", path: "/v1/lifecycle/passkit", body, headers: { Authorization: this.plan.webhookAuthorization } };
+    const out: Outgoing = {
+      method: this.random() < 0.5 ? "PUT" : "POST",
+      path: "/v1/lifecycle/passkit",
+      body,
+      headers: { Authorization: this.plan.webhookAuthorization },
+    };
     const answer = await this.send(out);
     const rule = label === "no user" ? "no Braze user: 202, kept as a dead letter" : "validated and queued: 202";
     if (!this.check("webhook", label, rule, { status: 202 }, out, answer)) return;
@@ -420,7 +502,8 @@ class Mix {
     if (route === "lookup") row.cache[cache ?? "(none)"] = (row.cache[cache ?? "(none)"] ?? 0) + 1;
     row.latencies.push(answer.ms);
     this.latencies[route].push(answer.ms);
-    const matched = answer.status === expectation.status && (!expectation.header || answer.headers[expectation.header[0]] === expectation.header[1]);
+    const matched =
+      answer.status === expectation.status && (!expectation.header || answer.headers[expectation.header[0]] === expectation.header[1]);
     if (matched) row.matched++;
     else this.mismatch(route, label, expected, out, answer);
     return matched;
@@ -429,8 +512,21 @@ class Mix {
   private mismatch(route: Route, label: string, expected: string, out: Outgoing, answer: Answer): void {
     this.mismatchCount++;
     if (this.mismatches.length >= MISMATCHES_KEPT) return;
-    const headers = Object.fromEntries(Object.entries(answer.headers).filter(([name]) => ["x-cache", "retry-after", "content-type", "idempotent-replayed"].includes(name)));
-    this.mismatches.push({ route, label, method: out.method, path: out.path, expected, status: answer.status, headers, body: answer.body.slice(0, 300), ms: round(answer.ms, 1), atSecond: this.second() });
+    const headers = Object.fromEntries(
+      Object.entries(answer.headers).filter(([name]) => ["x-cache", "retry-after", "content-type", "idempotent-replayed"].includes(name)),
+    );
+    this.mismatches.push({
+      route,
+      label,
+      method: out.method,
+      path: out.path,
+      expected,
+      status: answer.status,
+      headers,
+      body: answer.body.slice(0, 300),
+      ms: round(answer.ms, 1),
+      atSecond: this.second(),
+    });
   }
 
   private row(route: Route, label: string, expected: string, rule: string): MixRow & { latencies: number[] } {
@@ -453,15 +549,29 @@ class Mix {
         resolve({ status: 0, headers: {}, body: reason, ms: performance.now() - started });
       };
       const req = httpRequest(
-        { host: this.origin.hostname, port: this.origin.port, method: out.method, path: out.path, headers, agent: this.agent, timeout: this.plan.clientTimeoutMs },
+        {
+          host: this.origin.hostname,
+          port: this.origin.port,
+          method: out.method,
+          path: out.path,
+          headers,
+          agent: this.agent,
+          timeout: this.plan.clientTimeoutMs,
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (chunk: Buffer) => chunks.push(chunk));
           res.on("error", (error) => failed(`response error: ${error.message}`));
           res.on("end", () => {
             const answerHeaders: Record<string, string> = {};
-            for (const [name, value] of Object.entries(res.headers)) if (value !== undefined) answerHeaders[name] = Array.isArray(value) ? value.join(", ") : value;
-            resolve({ status: res.statusCode ?? 0, headers: answerHeaders, body: Buffer.concat(chunks).toString("utf8"), ms: performance.now() - started });
+            for (const [name, value] of Object.entries(res.headers))
+              if (value !== undefined) answerHeaders[name] = Array.isArray(value) ? value.join(", ") : value;
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: answerHeaders,
+              body: Buffer.concat(chunks).toString("utf8"),
+              ms: performance.now() - started,
+            });
           });
         },
       );
@@ -483,7 +593,16 @@ class Mix {
     const latency = Object.fromEntries(
       Object.entries(this.latencies).map(([route, values]) => {
         const sorted = Float64Array.from(values).sort();
-        return [route, { count: sorted.length, p50Ms: round(percentile(sorted, 50), 1), p99Ms: round(percentile(sorted, 99), 1), maxMs: round(sorted.at(-1) ?? 0, 1), atOrOverLimit: values.filter((ms) => ms >= LOOKUP_LIMIT_MS).length }];
+        return [
+          route,
+          {
+            count: sorted.length,
+            p50Ms: round(percentile(sorted, 50), 1),
+            p99Ms: round(percentile(sorted, 99), 1),
+            maxMs: round(sorted.at(-1) ?? 0, 1),
+            atOrOverLimit: values.filter((ms) => ms >= LOOKUP_LIMIT_MS).length,
+          },
+        ];
       }),
     ) as Record<Route, LatencySummary>;
     return {
@@ -497,7 +616,12 @@ class Mix {
       mismatches: this.mismatches,
       latency,
       slowestLookups: this.slowest.map((s) => ({ ...s, ms: round(s.ms, 1) })),
-      expectedEvents: [...this.expected].map(([key, { externalId, occurrences, optional }]) => ({ key, externalId, count: occurrences.size, ...(optional ? { optional } : {}) })),
+      expectedEvents: [...this.expected].map(([key, { externalId, occurrences, optional }]) => ({
+        key,
+        externalId,
+        count: occurrences.size,
+        ...(optional ? { optional } : {}),
+      })),
       noUserEventIds: [...this.noUser],
     };
   }

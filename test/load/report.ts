@@ -30,9 +30,16 @@ export function renderLoadReport(report: LoadRunReport): string {
       .sort(([, a], [, b]) => b - a)
       .map(([status, count]) => `${status} ×${n(count)}`)
       .join(", ");
-    const cache = row.route === "lookup" ? ` (X-Cache ${Object.entries(row.cache).map(([value, count]) => `${value} ${n(count)}`).join(", ")})` : "";
+    const cache =
+      row.route === "lookup"
+        ? ` (X-Cache ${Object.entries(row.cache)
+            .map(([value, count]) => `${value} ${n(count)}`)
+            .join(", ")})`
+        : "";
     const verdict = row.matched === row.requests ? "" : ` **${n(row.requests - row.matched)} unexpected**`;
-    lines.push(`| ${row.route} | ${row.label} | ${row.rule} | ${n(row.requests)} | ${row.expected} ×${n(row.requests)} | ${actual}${cache}${verdict} | ${row.p50Ms} | ${row.maxMs} |`);
+    lines.push(
+      `| ${row.route} | ${row.label} | ${row.rule} | ${n(row.requests)} | ${row.expected} ×${n(row.requests)} | ${actual}${cache}${verdict} | ${row.p50Ms} | ${row.maxMs} |`,
+    );
   }
   lines.push(
     "",
@@ -46,18 +53,26 @@ export function renderLoadReport(report: LoadRunReport): string {
       return l.count ? `| ${route} | ${n(l.count)} | ${l.p50Ms} | ${l.p99Ms} | ${l.maxMs} |` : `| ${route} | 0 | – | – | – |`;
     }),
     "",
-    `Slowest lookups: ${mix.slowestLookups.slice(0, 5).map((s) => `${s.ms} ms (${s.label}, ${s.status})`).join("; ")}.`,
+    `Slowest lookups: ${mix.slowestLookups
+      .slice(0, 5)
+      .map((s) => `${s.ms} ms (${s.label}, ${s.status})`)
+      .join("; ")}.`,
     `Requests: ${n(mix.sent)} sent of ${n(mix.due)} due in ${mix.seconds.toFixed(1)} s (${n(mix.shed)} not sent: in-flight cap ${report.settings.maxInFlight}); ${mix.networkErrors} without an answer.`,
     "",
     "### Lifecycle relay",
     "",
     `- ${n(relay.expectedEvents)} events expected at Braze, ${n(relay.delivered)} delivered; ${relay.missing} lost, ${relay.duplicated} duplicated, ${relay.unexpected} unexpected, ${relay.wrongUser} with the wrong user.`,
     `- Drained ${relay.drained ? "" : "**not** "}within ${relay.drainSeconds} s after the load (bound ${report.settings.drainSeconds} s), then ${QUIET_SECONDS} s without a Braze request.`,
-    `- Braze requests: ${n(relay.brazeRequests)} (${Object.entries(relay.brazeStatuses).map(([s, c]) => `${s} ×${n(c)}`).join(", ")}); largest ${relay.largestRequest} objects (limit 75).`,
+    `- Braze requests: ${n(relay.brazeRequests)} (${Object.entries(relay.brazeStatuses)
+      .map(([s, c]) => `${s} ×${n(c)}`)
+      .join(", ")}); largest ${relay.largestRequest} objects (limit 75).`,
     `- Dead letters: ${relay.deadLetters}; ${relay.deadLettersExplained} are the user-less webhooks the run sent on purpose (${relay.noUserKept} of ${relay.noUserSent} kept).`,
   );
   for (const [kind, list] of Object.entries(relay.samples)) if (list.length) lines.push(`- ${kind}: ${list.join("; ")}`);
-  if (relay.unexplainedDeadLetters.length) lines.push(`- unexplained dead letters: ${relay.unexplainedDeadLetters.map((l) => `${l.eventId.slice(0, 12)}… ${l.reason}`).join("; ")}`);
+  if (relay.unexplainedDeadLetters.length)
+    lines.push(
+      `- unexplained dead letters: ${relay.unexplainedDeadLetters.map((l) => `${l.eventId.slice(0, 12)}… ${l.reason}`).join("; ")}`,
+    );
   lines.push("", "### workerd memory (RSS)", "");
   if (memory.measured) {
     lines.push(
@@ -66,7 +81,9 @@ export function renderLoadReport(report: LoadRunReport): string {
         `The Worker isolate's JavaScript heap after a full GC: ${memory.heapBeforeMiB ?? "?"} MiB before the load, ${memory.heapAfterMiB ?? "?"} MiB after the drain. ` +
         `workerd used ${memory.cpuCores ?? "?"} cores of CPU during the load.`,
       "",
-      `Series (MiB, every ${Math.max(1, Math.round(report.memorySeries.length / 24))} s): ${thin(report.memorySeries, 24).map((s) => `${s.second}s ${s.rssMiB}`).join(" · ")}`,
+      `Series (MiB, every ${Math.max(1, Math.round(report.memorySeries.length / 24))} s): ${thin(report.memorySeries, 24)
+        .map((s) => `${s.second}s ${s.rssMiB}`)
+        .join(" · ")}`,
     );
   } else {
     lines.push("Not measured (workerd's process not found).");
@@ -77,7 +94,9 @@ export function renderLoadReport(report: LoadRunReport): string {
   if (mix.mismatches.length) {
     lines.push("", `### Unexpected answers (first ${mix.mismatches.length} of ${mix.mismatchCount})`, "");
     for (const m of mix.mismatches) {
-      lines.push(`- ${m.atSecond} s ${m.route} ${m.label}: ${m.method} ${m.path} expected ${m.expected}, got ${m.status} in ${m.ms} ms ${JSON.stringify(m.headers)} ${m.body.replace(/\s+/g, " ").slice(0, 200)}`);
+      lines.push(
+        `- ${m.atSecond} s ${m.route} ${m.label}: ${m.method} ${m.path} expected ${m.expected}, got ${m.status} in ${m.ms} ms ${JSON.stringify(m.headers)} ${m.body.replace(/\s+/g, " ").slice(0, 200)}`,
+      );
     }
   }
   return lines.join("\n");

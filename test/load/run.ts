@@ -35,7 +35,18 @@ import { Cleanups, throwawayDir } from "../../scripts/lib/process.ts";
 import { round } from "../../scripts/lib/stats.ts";
 import { startLocalFakes, type LocalFakes } from "../../scripts/local-fakes.ts";
 import { OFFLINE_ENV } from "../../scripts/wrangler-dev.ts";
-import { BRAZE_FAULTS, CAMPAIGN, LOOKUP_LIMIT_MS, PASSKIT_BACKGROUND_LATENCY, PASSKIT_TIMEOUT_MS, TEMPLATE, USER_CLASSES, passKitFaults, seededUser, userClass } from "./faults.ts";
+import {
+  BRAZE_FAULTS,
+  CAMPAIGN,
+  LOOKUP_LIMIT_MS,
+  PASSKIT_BACKGROUND_LATENCY,
+  PASSKIT_TIMEOUT_MS,
+  TEMPLATE,
+  USER_CLASSES,
+  passKitFaults,
+  seededUser,
+  userClass,
+} from "./faults.ts";
 import type { ExpectedEvent, MixMessage, MixPlan, MixResult } from "./mix-thread.ts";
 
 export interface LoadRunOptions {
@@ -183,14 +194,19 @@ async function run(options: LoadRunOptions, cleanups: Cleanups): Promise<LoadRun
 
   const workerLog: Record<string, number> = {};
   const workerLogSamples: string[] = [];
-  const proxy = await startProxy(built, fakes, { PASSKIT_TIMEOUT_MS: String(PASSKIT_TIMEOUT_MS) }, {
-    inspector: true,
-    onLog: (level, message) => {
-      const event = logEvent(level, message);
-      workerLog[event] = (workerLog[event] ?? 0) + 1;
-      if (workerLog[event] === 1) workerLogSamples.push(`[${level}] ${message.slice(0, 400)}`);
+  const proxy = await startProxy(
+    built,
+    fakes,
+    { PASSKIT_TIMEOUT_MS: String(PASSKIT_TIMEOUT_MS) },
+    {
+      inspector: true,
+      onLog: (level, message) => {
+        const event = logEvent(level, message);
+        workerLog[event] = (workerLog[event] ?? 0) + 1;
+        if (workerLog[event] === 1) workerLogSamples.push(`[${level}] ${message.slice(0, 400)}`);
+      },
     },
-  });
+  );
   cleanups.add("workerd", () => proxy.dispose());
   log(`proxy on ${proxy.url} (workerd pid ${proxy.pid ?? "unknown"}); ${Object.values(seeded).reduce((a, b) => a + b, 0)} passes seeded`);
   await seedStaleEntries(proxy, fakes, seeded);
@@ -210,7 +226,9 @@ async function run(options: LoadRunOptions, cleanups: Cleanups): Promise<LoadRun
   const cpuBefore = proxy.pid === undefined ? undefined : cpuTimeMs(proxy.pid);
   memory.markLoadStart();
 
-  log(`load: ${options.seconds} s at ${options.rps} requests/s after a ${rampSeconds(options.seconds)} s ramp (open loop, at most ${MAX_IN_FLIGHT} in flight)`);
+  log(
+    `load: ${options.seconds} s at ${options.rps} requests/s after a ${rampSeconds(options.seconds)} s ramp (open loop, at most ${MAX_IN_FLIGHT} in flight)`,
+  );
   const plan: MixPlan = {
     url: proxy.url,
     authorization: HARNESS_AUTHORIZATION,
@@ -235,11 +253,19 @@ async function run(options: LoadRunOptions, cleanups: Cleanups): Promise<LoadRun
 
   const memoryVerdict = memory.verdict(options.seconds);
   if (cpuBefore !== undefined && cpuAfter !== undefined) memoryVerdict.cpuCores = round((cpuAfter - cpuBefore) / 1000 / mix.seconds, 2);
-  if (heapBefore !== undefined && heapAfter !== undefined) Object.assign(memoryVerdict, { heapBeforeMiB: heapBefore, heapAfterMiB: heapAfter });
+  if (heapBefore !== undefined && heapAfter !== undefined)
+    Object.assign(memoryVerdict, { heapBeforeMiB: heapBefore, heapAfterMiB: heapAfter });
   const checks = judge(mix, relay, memoryVerdict);
   const report: LoadRunReport = {
     startedAt,
-    settings: { seconds: options.seconds, rps: options.rps, drainSeconds: options.drainSeconds, seed, passkitTimeoutMs: PASSKIT_TIMEOUT_MS, maxInFlight: MAX_IN_FLIGHT },
+    settings: {
+      seconds: options.seconds,
+      rps: options.rps,
+      drainSeconds: options.drainSeconds,
+      seed,
+      passkitTimeoutMs: PASSKIT_TIMEOUT_MS,
+      maxInFlight: MAX_IN_FLIGHT,
+    },
     machine,
     mix,
     relay,
@@ -299,7 +325,16 @@ async function seedStaleEntries(proxy: HarnessWorker, fakes: LocalFakes, seeded:
     const user = seededUser(stale, n);
     const pass = fakes.passkit.findPass(CAMPAIGN, user);
     if (!pass) throw new Error(`seeded pass of ${user} not found`);
-    const view = { id: pass.id, url: `https://q.passkit.net/~/#/p/${pass.id}`, campaignName: CAMPAIGN, userDefinedId: user, isVoided: false, isRedeemed: false, isInvalid: false, expiryDate: null };
+    const view = {
+      id: pass.id,
+      url: `https://q.passkit.net/~/#/p/${pass.id}`,
+      campaignName: CAMPAIGN,
+      userDefinedId: user,
+      isVoided: false,
+      isRedeemed: false,
+      isInvalid: false,
+      expiryDate: null,
+    };
     const entry: CacheEntry = { kind: "record", view, storedAt };
     await kv.put(await cacheKey("pass", [CAMPAIGN, user]), JSON.stringify(entry), { expirationTtl: 86_400 });
   }
@@ -321,7 +356,9 @@ function runMix(plan: MixPlan, cleanups: Cleanups, log: (line: string) => void):
     }, limitMs);
     worker.on("message", (message: MixMessage) => {
       if (message.type === "progress") {
-        log(`  ${String(message.second).padStart(3)} s: ${message.sent} sent, ${message.done} answered, ${message.inFlight} in flight, ${message.mismatches} unexpected`);
+        log(
+          `  ${String(message.second).padStart(3)} s: ${message.sent} sent, ${message.done} answered, ${message.inFlight} in flight, ${message.mismatches} unexpected`,
+        );
         return;
       }
       clearTimeout(timer);
@@ -353,7 +390,13 @@ function required(event: ExpectedEvent): number {
   return event.optional ? 0 : event.count;
 }
 
-async function drain(fakes: LocalFakes, proxy: HarnessWorker, mix: MixResult, drainSeconds: number, log: (line: string) => void): Promise<RelayVerdict> {
+async function drain(
+  fakes: LocalFakes,
+  proxy: HarnessWorker,
+  mix: MixResult,
+  drainSeconds: number,
+  log: (line: string) => void,
+): Promise<RelayVerdict> {
   const expected = new Map(mix.expectedEvents.map((e) => [e.key, e]));
   const counts = () => {
     const found = new Map<string, { count: number; externalIds: Set<string> }>();
@@ -448,7 +491,10 @@ async function drain(fakes: LocalFakes, proxy: HarnessWorker, mix: MixResult, dr
     deadLettersExplained: explained.length,
     noUserSent: noUser.size,
     noUserKept: [...noUser].filter((id) => kept.has(id)).length,
-    unexplainedDeadLetters: letters.filter((l) => !kept.has(l.eventId)).slice(0, 10).map(({ eventId, reason }) => ({ eventId, reason })),
+    unexplainedDeadLetters: letters
+      .filter((l) => !kept.has(l.eventId))
+      .slice(0, 10)
+      .map(({ eventId, reason }) => ({ eventId, reason })),
   };
 }
 
@@ -457,7 +503,9 @@ async function deadLetters(proxy: HarnessWorker): Promise<{ eventId: string; rea
   const all: { eventId: string; reason: string }[] = [];
   let cursor: string | null = "0";
   for (let page = 0; cursor !== null && page < 100; page++) {
-    const response = await fetch(`${proxy.url}/v1/lifecycle/dead-letters?limit=100&cursor=${cursor}`, { headers: { Authorization: HARNESS_OPERATOR_AUTHORIZATION } });
+    const response = await fetch(`${proxy.url}/v1/lifecycle/dead-letters?limit=100&cursor=${cursor}`, {
+      headers: { Authorization: HARNESS_OPERATOR_AUTHORIZATION },
+    });
     if (!response.ok) throw new Error(`listing dead letters: ${response.status} ${await response.text()}`);
     const body = (await response.json()) as { items: { eventId: string; reason: string }[]; nextCursor: string | null };
     all.push(...body.items.map(({ eventId, reason }) => ({ eventId, reason })));
@@ -477,7 +525,11 @@ function sampleMemory(pid: number | undefined) {
     const kib = rssKiB(pid);
     if (kib === undefined) return;
     const now = performance.now();
-    samples.push({ second: round((now - (loadStart ?? origin)) / 1000, 1), rssMiB: round(kib.rss / 1024, 1), anonMiB: round(kib.anon / 1024, 1) });
+    samples.push({
+      second: round((now - (loadStart ?? origin)) / 1000, 1),
+      rssMiB: round(kib.rss / 1024, 1),
+      anonMiB: round(kib.anon / 1024, 1),
+    });
   };
   read();
   const timer = setInterval(read, 1_000);
@@ -501,7 +553,14 @@ function sampleMemory(pid: number | undefined) {
       const during = samples.filter((s) => s.second >= 0 && s.second <= seconds + 0.5);
       if (during.length < 5) return { measured: false };
       // Medians of three samples around each point, so one allocation burst does not decide.
-      const around = (second: number) => median(during.slice().sort((a, b) => Math.abs(a.second - second) - Math.abs(b.second - second)).slice(0, 3).map((s) => s.rssMiB));
+      const around = (second: number) =>
+        median(
+          during
+            .slice()
+            .sort((a, b) => Math.abs(a.second - second) - Math.abs(b.second - second))
+            .slice(0, 3)
+            .map((s) => s.rssMiB),
+        );
       // Warmed up a third of the way through: workerd's RSS climbs at first whatever the Worker
       // does (V8 and the allocator sizing themselves; a Worker that only fetches one URL climbs
       // the same way and levels off), and the ramp is over.
@@ -564,7 +623,9 @@ function judge(mix: MixResult, relay: RelayVerdict, memory: MemoryVerdict): Chec
     passed: relayProblems.length === 0 && relay.expectedEvents > 0,
     detail:
       `${relay.expectedEvents} expected, ${relay.delivered} delivered in ${relay.drainSeconds} s after the load; ` +
-      `${relay.brazeRequests} Braze requests (${Object.entries(relay.brazeStatuses).map(([s, n]) => `${n}×${s}`).join(", ")}), largest ${relay.largestRequest} objects; ` +
+      `${relay.brazeRequests} Braze requests (${Object.entries(relay.brazeStatuses)
+        .map(([s, n]) => `${n}×${s}`)
+        .join(", ")}), largest ${relay.largestRequest} objects; ` +
       `dead letters ${relay.deadLetters} (${relay.deadLettersExplained} user-less webhooks, on purpose)` +
       (relayProblems.length ? `; PROBLEMS: ${relayProblems.join("; ")}` : ""),
   };

@@ -5,7 +5,10 @@ import { exchange, parseAnswer, type PassKitAnswer, type PassKitRequest } from "
 import { PassKitError, type PassKitFailure } from "../failures.ts";
 import { isRoutingFailure, platformAuthorization, platformErrorMessage, tokenWindow } from "./inferred.ts";
 
-export type PlatformConfig = Pick<Config, "PASSKIT_REST_URL" | "PASSKIT_REST_KEY" | "PASSKIT_REST_SECRET" | "PASSKIT_REST_TOKEN" | "PASSKIT_TIMEOUT_MS">;
+type PlatformConfig = Pick<
+  Config,
+  "PASSKIT_REST_URL" | "PASSKIT_REST_KEY" | "PASSKIT_REST_SECRET" | "PASSKIT_REST_TOKEN" | "PASSKIT_TIMEOUT_MS"
+>;
 
 const CREDENTIALS = "PASSKIT_REST_KEY and PASSKIT_REST_SECRET (or PASSKIT_REST_TOKEN) and PASSKIT_REGION";
 
@@ -51,9 +54,13 @@ export function createPlatformClient(config: PlatformConfig, fetcher: typeof fet
       for (const line of answer.text.split("\n")) {
         if (!line.trim()) continue;
         const item = parseAnswer({ ...answer, text: line }, (json) => json as { result?: unknown; error?: unknown });
-        if (item.error !== undefined) throw new PassKitError(failureOf({ ...answer, status: streamStatus(item.error), text: JSON.stringify(item.error) }, sent, config.PASSKIT_TIMEOUT_MS));
+        if (item.error !== undefined)
+          throw new PassKitError(
+            failureOf({ ...answer, status: streamStatus(item.error), text: JSON.stringify(item.error) }, sent, config.PASSKIT_TIMEOUT_MS),
+          );
         const parsed = parse(item.result);
-        if (parsed === undefined) throw new PassKitError({ kind: "malformed", status: answer.status, what: "a list line of an unexpected shape" });
+        if (parsed === undefined)
+          throw new PassKitError({ kind: "malformed", status: answer.status, what: "a list line of an unexpected shape" });
         results.push(parsed);
       }
       return results;

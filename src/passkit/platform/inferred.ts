@@ -38,7 +38,8 @@ export function platformErrorMessage(body: string): string {
       const record = parsed as Record<string, unknown>;
       const found = record.message ?? record.error;
       if (typeof found === "string") message = found;
-      else if (found && typeof found === "object" && typeof (found as Record<string, unknown>).message === "string") message = (found as Record<string, string>).message!;
+      else if (found && typeof found === "object" && typeof (found as Record<string, unknown>).message === "string")
+        message = (found as Record<string, string>).message!;
     }
   } catch {
     // not JSON: the text itself is the message

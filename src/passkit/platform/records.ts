@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { requireSecrets, type Config } from "../../config/config.ts";
 import { ProblemError } from "../../http/problem.ts";
 import { changedEntries, sameValue } from "../../machinery/diff.ts";
 import type { PassKitRequest } from "../exchange.ts";
@@ -17,9 +18,9 @@ export const text = z.preprocess(unsetAsAbsent, z.string().optional());
 export const amount = z.preprocess(unsetAsAbsent, z.number().optional());
 
 /** PassKit ids reach paths and pass URLs: checked, never trusted. */
-export const platformId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+const platformId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
 
-export const personSchema = z.looseObject({
+const personSchema = z.looseObject({
   forename: text,
   surname: text,
   displayName: text,
@@ -30,7 +31,7 @@ export const personSchema = z.looseObject({
   gender: text,
   dateOfBirth: z.preprocess(unsetAsAbsent, z.object({ year: z.number(), month: z.number(), day: z.number() }).optional()),
 });
-export type PassKitPerson = z.output<typeof personSchema>;
+type PassKitPerson = z.output<typeof personSchema>;
 
 /** The fields both records have, as the proxy reads them. */
 export const recordFields = {
@@ -73,7 +74,8 @@ export function personChanges(held: PassKitPerson | undefined, sent: PersonField
   const { dateOfBirth: _held, ...heldRest } = held ?? {};
   const { dateOfBirth: _sent, ...sentRest } = sent;
   const changed: PersonFields = changedEntries(heldRest, sentRest);
-  if (sent.dateOfBirth && !sameValue(held?.dateOfBirth, toPassKitPerson({ dateOfBirth: sent.dateOfBirth }).dateOfBirth)) changed.dateOfBirth = sent.dateOfBirth;
+  if (sent.dateOfBirth && !sameValue(held?.dateOfBirth, toPassKitPerson({ dateOfBirth: sent.dateOfBirth }).dateOfBirth))
+    changed.dateOfBirth = sent.dateOfBirth;
   return Object.keys(changed).length > 0 ? changed : undefined;
 }
 
@@ -82,7 +84,10 @@ export function personChanges(held: PassKitPerson | undefined, sent: PersonField
  * the map it holds with the body's keys overlaid, a key set to null removed (contract §7).
  * Undefined when nothing changes.
  */
-export function mergedMetaData(held: Record<string, string> | undefined, changes: Record<string, string | null> | undefined): Record<string, string> | undefined {
+export function mergedMetaData(
+  held: Record<string, string> | undefined,
+  changes: Record<string, string | null> | undefined,
+): Record<string, string> | undefined {
   if (!changes) return undefined;
   const merged: Record<string, string> = { ...held };
   for (const [key, value] of Object.entries(changes)) {
@@ -90,6 +95,16 @@ export function mergedMetaData(held: Record<string, string> | undefined, changes
     else merged[key] = value;
   }
   return sameValue(merged, held ?? {}) ? undefined : merged;
+}
+
+/** Members and coupons need the REST key and secret, or the long-lived token instead. */
+export function requirePlatformCredentials(config: Config): void {
+  requireSecrets(config, ["PASSKIT_REST_KEY", "PASSKIT_REST_SECRET"], [["PASSKIT_REST_TOKEN"]]);
+}
+
+/** A member's or coupon's lifecycle event fields: its program or coupon campaign is the campaign. */
+export function platformEvent(view: { id: string; url: string; externalId: string }, classId: string) {
+  return { externalId: view.externalId, campaignName: classId, passId: view.id, passUrl: view.url };
 }
 
 /** The lookup fields both views share: URLs and install state. */
@@ -145,7 +160,12 @@ export function unknownClass(fields: readonly string[], what: string): ProblemEr
  * defaults; a 409 means it exists (the create flow then reads and updates it), a 404 that the
  * program, tier, campaign or offer the body names does not (`unknown`).
  */
-export async function createRecord<T>(client: PlatformClient, sent: PassKitRequest, record: (id: string) => T, unknown: () => ProblemError): Promise<{ created: T } | { exists: PassKitFailure }> {
+export async function createRecord<T>(
+  client: PlatformClient,
+  sent: PassKitRequest,
+  record: (id: string) => T,
+  unknown: () => ProblemError,
+): Promise<{ created: T } | { exists: PassKitFailure }> {
   try {
     const { id } = await client.send(sent, parserOf(idAnswer));
     return { created: record(id) };

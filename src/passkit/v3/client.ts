@@ -12,7 +12,7 @@ const passId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
 const idAnswer = z.looseObject({ id: passId });
 
 /** The fields of PassKit's pass object (docs/upstreams.md, the C# v2 model) that the proxy reads. */
-export const passKitPassSchema = z.looseObject({
+const passKitPassSchema = z.looseObject({
   id: passId,
   templateName: z.string().nullish(),
   campaignName: z.string().nullish(),
@@ -29,15 +29,21 @@ export const passKitPassSchema = z.looseObject({
 });
 export type PassKitPass = z.output<typeof passKitPassSchema>;
 
-export type PassKitV3Config = Pick<Config, "PASSKIT_API_URL" | "PASSKIT_TIMEOUT_MS"> & { PASSKIT_API_KEY: string; PASSKIT_API_SECRET: string };
+type PassKitV3Config = Pick<Config, "PASSKIT_API_URL" | "PASSKIT_TIMEOUT_MS"> & { PASSKIT_API_KEY: string; PASSKIT_API_SECRET: string };
 
 /** Builds PassKit v3 requests. Identifiers travel only as encoded query values. */
 export const passKitRequests = (config: Pick<Config, "PASSKIT_API_URL">) => {
   // Normalised through URL, so the token's `url` claim is exactly the URL fetch sends.
   const byUser = (campaignName: string, userDefinedId: string) =>
-    new URL(`${config.PASSKIT_API_URL}/passes?userDefinedId=${encodeURIComponent(userDefinedId)}&campaignName=${encodeURIComponent(campaignName)}`).href;
+    new URL(
+      `${config.PASSKIT_API_URL}/passes?userDefinedId=${encodeURIComponent(userDefinedId)}&campaignName=${encodeURIComponent(campaignName)}`,
+    ).href;
   return {
-    create: (pass: object): PassKitRequest => ({ method: "POST", url: new URL(`${config.PASSKIT_API_URL}/passes`).href, body: JSON.stringify(pass) }),
+    create: (pass: object): PassKitRequest => ({
+      method: "POST",
+      url: new URL(`${config.PASSKIT_API_URL}/passes`).href,
+      body: JSON.stringify(pass),
+    }),
     get: (campaignName: string, userDefinedId: string): PassKitRequest => ({ method: "GET", url: byUser(campaignName, userDefinedId) }),
     update: (campaignName: string, userDefinedId: string, changes: object): PassKitRequest => ({
       method: "PUT",
@@ -52,8 +58,6 @@ export const passKitRequests = (config: Pick<Config, "PASSKIT_API_URL">) => {
     }),
   };
 };
-
-export type PassKitClient = ReturnType<typeof createPassKitClient>;
 
 export function createPassKitClient(config: PassKitV3Config, fetcher: typeof fetch = fetch) {
   const requests = passKitRequests(config);
@@ -85,7 +89,8 @@ export function createPassKitClient(config: PassKitV3Config, fetcher: typeof fet
       }
     },
     get: (campaignName: string, userDefinedId: string) => send(requests.get(campaignName, userDefinedId), passKitPassSchema),
-    update: (campaignName: string, userDefinedId: string, changes: object) => send(requests.update(campaignName, userDefinedId, changes), idAnswer),
+    update: (campaignName: string, userDefinedId: string, changes: object) =>
+      send(requests.update(campaignName, userDefinedId, changes), idAnswer),
     invalidate: (campaignName: string, userDefinedId: string) => send(requests.invalidate(campaignName, userDefinedId), idAnswer),
   };
 }

@@ -4,7 +4,7 @@ import { sha256Hex, signHs256 } from "../../crypto.ts";
  * PassKit v3 request tokens: a JWT signed HS256 with the account's API secret, fresh for every
  * request, whose claims bind it to one method, URL and body (docs/upstreams.md, "PassKit v3").
  */
-export interface TokenRequest {
+interface TokenRequest {
   key: string;
   secret: string;
   method: string;
