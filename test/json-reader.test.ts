@@ -49,7 +49,7 @@ function nested(depth: number, open = "[", close = "]", inner = "1"): string {
 }
 
 function nestedObjects(depth: number): string {
-  return '{"a":'.repeat(depth) + "1" + "}".repeat(depth);
+  return `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`;
 }
 
 describe("valid JSON reads exactly as JSON.parse reads it", () => {

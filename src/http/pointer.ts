@@ -6,7 +6,7 @@ export function toPointer(path: readonly PropertyKey[]): string {
     .map((segment) => {
       const text = String(segment);
       const shown = text.length > MAX_SEGMENT ? `${text.slice(0, MAX_SEGMENT)}…` : text;
-      return "/" + shown.replace(/~/g, "~0").replace(/\//g, "~1");
+      return `/${shown.replace(/~/g, "~0").replace(/\//g, "~1")}`;
     })
     .join("");
 }
