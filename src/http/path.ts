@@ -7,8 +7,7 @@ import { ProblemError } from "./problem.ts";
  * literal `suffix` segments. Each identifier is percent-decoded once, so an encoded "/" stays inside
  * it. Anything else is a 404 that touches nothing; a malformed escape is a 400.
  */
-export function routeIdentifiers(url: string, prefix: string, count: number, suffix: readonly string[] = []): string[] {
-  const pathname = rawPathname(url);
+export function routeIdentifiers(url: string, prefix: string, count: number, suffix: readonly string[] = [], pathname = rawPathname(url)): string[] {
   const segments = pathname.startsWith(`${prefix}/`) ? pathname.slice(prefix.length + 1).split("/") : [];
   const named = segments.slice(0, count);
   const matches =
@@ -35,10 +34,10 @@ export function routeIdentifiers(url: string, prefix: string, count: number, suf
 export function rawPathname(url: string): string {
   const start = url.indexOf("/", url.indexOf("//") + 2);
   if (start < 0) return "/";
-  const query = url.indexOf("?", start);
+  let end = url.indexOf("?", start);
   const hash = url.indexOf("#", start);
-  const ends = [query, hash].filter((index) => index >= 0);
-  return url.slice(start, ends.length > 0 ? Math.min(...ends) : undefined);
+  if (hash >= 0 && (end < 0 || hash < end)) end = hash;
+  return end < 0 ? url.slice(start) : url.slice(start, end);
 }
 
 /** The 404 for a path no route serves; an error answer never quotes a large request back. */

@@ -15,11 +15,19 @@ export async function cacheKey(product: string, ids: readonly [string, string]):
   const known = knownCacheKey(product, ids);
   if (known) return known;
   const key = `${product}:${await sha256Hex(JSON.stringify(ids))}`;
-  keys.set(JSON.stringify([product, ids[0], ids[1]]), key, Number.POSITIVE_INFINITY);
+  keys.set(memoKey(product, ids), key, Number.POSITIVE_INFINITY);
   return key;
 }
 
 /** The key, when this isolate computed it lately; no hashing. */
 export function knownCacheKey(product: string, ids: readonly [string, string]): string | undefined {
-  return keys.get(JSON.stringify([product, ids[0], ids[1]]), 0);
+  return keys.get(memoKey(product, ids), 0);
+}
+
+/**
+ * The memo's key: a valid identifier holds no NUL (control characters are refused), so a valid
+ * pair's key has exactly two and names one pair; a pair with a NUL is refused before it is used.
+ */
+function memoKey(product: string, ids: readonly [string, string]): string {
+  return `${product}\u0000${ids[0]}\u0000${ids[1]}`;
 }

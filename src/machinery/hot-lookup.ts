@@ -31,7 +31,7 @@ export function hotLookup(request: Request, env: Env): Response | undefined {
   if (!isProductConfigured(product, config)) return undefined;
   let ids: [string, string];
   try {
-    ids = routeIdentifiers(request.url, product.basePath, 2) as [string, string];
+    ids = routeIdentifiers(request.url, product.basePath, 2, [], path) as [string, string];
   } catch {
     return undefined;
   }
