@@ -7,7 +7,13 @@ import { ProblemError } from "./problem.ts";
  * literal `suffix` segments. Each identifier is percent-decoded once, so an encoded "/" stays inside
  * it. Anything else is a 404 that touches nothing; a malformed escape is a 400.
  */
-export function routeIdentifiers(url: string, prefix: string, count: number, suffix: readonly string[] = [], pathname = rawPathname(url)): string[] {
+export function routeIdentifiers(
+  url: string,
+  prefix: string,
+  count: number,
+  suffix: readonly string[] = [],
+  pathname = rawPathname(url),
+): string[] {
   const segments = pathname.startsWith(`${prefix}/`) ? pathname.slice(prefix.length + 1).split("/") : [];
   const named = segments.slice(0, count);
   const matches =
