@@ -31,7 +31,17 @@ export default defineConfig({
       },
       {
         // The proxy under `wrangler dev`, driven from Node, against the fakes on loopback.
-        test: { name: "e2e", include: ["test/e2e/**/*.test.ts"], environment: "node", testTimeout: 240_000, hookTimeout: 90_000 },
+        // After the Workers tests, one file at a time: the load run measures latencies on a 2-core
+        // machine and must not share it with the fuzz suite or the relay run.
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 240_000,
+          hookTimeout: 90_000,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
       },
       {
         // The Node tooling's own helpers (scripts/lib).
