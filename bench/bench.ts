@@ -15,12 +15,11 @@ import { until } from "../scripts/lib/net.ts";
 import { inPool } from "../scripts/lib/pool.ts";
 import { Cleanups, stopOnExit } from "../scripts/lib/process.ts";
 import { round } from "../scripts/lib/stats.ts";
-import { startLocalFakes } from "../scripts/local-fakes.ts";
 import { runInterleaved, runLoad, summarize, type LoadPlan, type LoadResult } from "./autocannon.ts";
 import {
   buildWorker,
   HARNESS_AUTHORIZATION,
-  HARNESS_SECRETS,
+  startHarnessFakes,
   HARNESS_WEBHOOK_AUTHORIZATION,
   startProxy,
   startWorker,
@@ -91,12 +90,7 @@ function log(message: string): void {
 
 const machine = machineFacts();
 
-const fakes = await startLocalFakes({
-  passkitKey: HARNESS_SECRETS.PASSKIT_API_KEY,
-  passkitSecret: HARNESS_SECRETS.PASSKIT_API_SECRET,
-  brazeKey: HARNESS_SECRETS.BRAZE_API_KEY,
-  platformKey: HARNESS_SECRETS.PASSKIT_REST_KEY,
-  platformSecret: HARNESS_SECRETS.PASSKIT_REST_SECRET,
+const fakes = await startHarnessFakes({
   catalog: { programs: { "bench-program": ["bench-tier"] }, couponCampaigns: { "bench-campaign": ["bench-offer"] } },
 });
 cleanups.add("the fakes", () => fakes.close());

@@ -13,7 +13,7 @@ import { gzipSync } from "node:zlib";
 import { Log, LogLevel, Miniflare, convertV4MiniflareOptions, type Json } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { throwawayDir } from "../scripts/lib/process.ts";
-import type { LocalFakes } from "../scripts/local-fakes.ts";
+import { startLocalFakes, type LocalFakes, type LocalFakesOptions } from "../scripts/local-fakes.ts";
 import { OFFLINE_ENV, WRANGLER } from "../scripts/wrangler-dev.ts";
 import { childProcesses } from "./process-cpu.ts";
 
@@ -35,6 +35,18 @@ export const HARNESS_AUTHORIZATION = `Basic ${Buffer.from(HARNESS_SECRETS.PROXY_
 export const HARNESS_WEBHOOK_AUTHORIZATION = `Basic ${Buffer.from(HARNESS_SECRETS.WEBHOOK_CREDENTIALS).toString("base64")}`;
 /** An operator's Basic `Authorization` header (HARNESS_SECRETS.OPERATOR_CREDENTIALS). */
 export const HARNESS_OPERATOR_AUTHORIZATION = `Basic ${Buffer.from(HARNESS_SECRETS.OPERATOR_CREDENTIALS).toString("base64")}`;
+
+/** The fakes on loopback, keyed to HARNESS_SECRETS (benchmark and load run alike). */
+export function startHarnessFakes(options: Pick<LocalFakesOptions, "catalog" | "random"> = {}): Promise<LocalFakes> {
+  return startLocalFakes({
+    passkitKey: HARNESS_SECRETS.PASSKIT_API_KEY,
+    passkitSecret: HARNESS_SECRETS.PASSKIT_API_SECRET,
+    brazeKey: HARNESS_SECRETS.BRAZE_API_KEY,
+    platformKey: HARNESS_SECRETS.PASSKIT_REST_KEY,
+    platformSecret: HARNESS_SECRETS.PASSKIT_REST_SECRET,
+    ...options,
+  });
+}
 
 export interface BuiltWorker {
   configPath: string;

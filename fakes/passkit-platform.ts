@@ -1,4 +1,5 @@
 import { FaultPlan, json, sleep, type Fault } from "./faults.ts";
+import { constantTimeEqual, decodeBase64url, hmacBase64url } from "./jwt.ts";
 import type { RecordedCall } from "./passkit.ts";
 
 /**
@@ -1109,25 +1110,4 @@ function illegalBase64urlByte(text: string): number | undefined {
   const bad = text.search(/[^A-Za-z0-9_-]/);
   if (bad >= 0) return bad;
   return text.length % 4 === 1 ? text.length - 1 : undefined;
-}
-
-function decodeBase64url(text: string): string {
-  const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
-  return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
-}
-
-async function hmacBase64url(secret: string, data: string): Promise<string> {
-  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  const bytes = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(data)));
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-/** Compares secrets without an early exit on the first differing character. */
-function constantTimeEqual(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  return diff === 0;
 }

@@ -1,4 +1,5 @@
 import { FaultPlan, json, sleep, type Fault } from "./faults.ts";
+import { constantTimeEqual, decodeBase64url, hmacBase64url, sha256Hex } from "./jwt.ts";
 
 /**
  * A strict fake of PassKit's v3 REST API (docs/upstreams.md): it verifies every request token (HS256
@@ -273,29 +274,4 @@ function apply(pass: StoredPass, fields: Record<string, unknown>): void {
 
 function view(pass: StoredPass): Record<string, unknown> {
   return { ...pass, expiryDate: pass.expiryDate ?? null, passbookDevices: [], androidPayDevices: [] };
-}
-
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-async function hmacBase64url(secret: string, data: string): Promise<string> {
-  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  const bytes = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(data)));
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-function decodeBase64url(text: string): string {
-  const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
-  return new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
-}
-
-function constantTimeEqual(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  return diff === 0;
 }

@@ -27,6 +27,23 @@ async function seedPass(): Promise<string> {
   return created.id;
 }
 
+/** A KV entry for the pass, stored 2 h ago (past the 1 h TTL), naming an old pass id. */
+async function storeStaleEntry(): Promise<string> {
+  const key = await passKey(validCreate.campaignName, validCreate.userDefinedId);
+  const view = {
+    id: "old-id",
+    url: "https://q.passkit.net/~/#/p/old-id",
+    campaignName: "summer-loyalty",
+    userDefinedId: "user-123",
+    isVoided: false,
+    isRedeemed: false,
+    isInvalid: false,
+    expiryDate: null,
+  };
+  await env.PASS_CACHE.put(key, JSON.stringify({ kind: "record", view, storedAt: Date.now() - 3_700_000 }));
+  return key;
+}
+
 describe("GET /v1/passes/:campaignName/:userDefinedId (Connected Content)", () => {
   it("answers a cold lookup with one PassKit call and a warm one with none", async () => {
     const id = await seedPass();
@@ -85,18 +102,7 @@ describe("GET /v1/passes/:campaignName/:userDefinedId (Connected Content)", () =
 
   it("serves a stale entry at once and refreshes it in the background", async () => {
     await seedPass();
-    const key = await passKey(validCreate.campaignName, validCreate.userDefinedId);
-    const stalePass = {
-      id: "old-id",
-      url: "https://q.passkit.net/~/#/p/old-id",
-      campaignName: "summer-loyalty",
-      userDefinedId: "user-123",
-      isVoided: false,
-      isRedeemed: false,
-      isInvalid: false,
-      expiryDate: null,
-    };
-    await env.PASS_CACHE.put(key, JSON.stringify({ kind: "record", view: stalePass, storedAt: Date.now() - 3_700_000 }));
+    const key = await storeStaleEntry();
     passkit.inject({ method: "GET", latencyMs: 300 });
 
     const ctx = createExecutionContext();
@@ -137,18 +143,7 @@ describe("GET /v1/passes/:campaignName/:userDefinedId (Connected Content)", () =
 
   it("serves the stale entry when PassKit hangs", async () => {
     await seedPass();
-    const key = await passKey(validCreate.campaignName, validCreate.userDefinedId);
-    const stalePass = {
-      id: "old-id",
-      url: "https://q.passkit.net/~/#/p/old-id",
-      campaignName: "summer-loyalty",
-      userDefinedId: "user-123",
-      isVoided: false,
-      isRedeemed: false,
-      isInvalid: false,
-      expiryDate: null,
-    };
-    await env.PASS_CACHE.put(key, JSON.stringify({ kind: "record", view: stalePass, storedAt: Date.now() - 3_700_000 }));
+    await storeStaleEntry();
     passkit.inject({ method: "GET", latencyMs: 5_000 });
     const started = Date.now();
     const response = await call("GET", path);

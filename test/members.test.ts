@@ -215,6 +215,21 @@ describe("PUT /v1/members/{programId}/{externalId}", () => {
     });
   });
 
+  it("marks the cached view stale when an update fails part-way, so the next lookup shows what PassKit holds", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    platform.inject({ method: "PATCH", status: 503 });
+    // The metaData write reaches PassKit, then the person patch fails: Braze gets a 502 and retries.
+    const response = await call("PUT", memberPath("user-123"), {
+      body: { metaData: { favourite: "coffee" }, person: { surname: "Byron" } },
+    });
+    expect(response.status).toBe(502);
+    expect(platform.findMember(PROGRAM, "user-123")!.metaData).toEqual({ favourite: "coffee", barcode: "B-123" });
+    const stale = await call("GET", memberPath("user-123"));
+    expect(stale.headers.get("X-Cache")).toBe("STALE");
+    const fresh = await call("GET", memberPath("user-123"));
+    expect((await fresh.json<MemberView>()).metaData).toEqual({ favourite: "coffee", barcode: "B-123" });
+  });
+
   it("refuses a body whose externalId differs from the path, and a nested metaData value, without calling PassKit", async () => {
     const other = await call("PUT", memberPath("user-123"), { body: { externalId: "user-999", points: 1 } });
     expect(other.status).toBe(422);

@@ -90,6 +90,18 @@ export class LookupCache {
     await retryOnce("put", () => this.kv.put(key, JSON.stringify(entry), { expirationTtl }));
   }
 
+  /**
+   * After a write that failed part-way, PassKit may hold something the cache does not: the entry is
+   * kept (still served while PassKit is down) but made stale, so the next lookup refreshes it.
+   * Called under the identifier's coordinator only.
+   */
+  async markStale(key: string): Promise<void> {
+    lookupMemory.delete(key);
+    const entry = await this.fromStore(key);
+    if (entry?.kind === "record") await this.store(key, { ...entry, storedAt: 0 });
+    else if (entry) await retryOnce("delete", () => this.kv.delete(key));
+  }
+
   /** Forgets the entry here and in KV (a lifecycle webhook said the record changed). Called under
    * the identifier's coordinator only. */
   async evict(key: string): Promise<void> {

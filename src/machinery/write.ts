@@ -102,6 +102,9 @@ export async function coordinatedWrite(
     } catch (error) {
       const problem = problemOf(error, product, { requestId, callerRequestId: c.get("callerRequestId") });
       const final = problem !== undefined && isFinal(problem.status) && claim !== undefined;
+      // Some of the write's calls may have reached PassKit before it failed (a member update is
+      // several): the cached view must not outlive it as if nothing changed.
+      await cache.markStale(key);
       await coordinator
         .finish(token, final ? { answer: { status: problem.status, json: JSON.stringify(problem) } } : {})
         .catch((e: unknown) => lostFinish(e, requestId));

@@ -60,6 +60,12 @@ export function parseAnswer<T>(answer: PassKitAnswer, parse: (json: unknown) => 
   return parsed;
 }
 
+/** An upstream's reason, safe to show to Braze: control characters out, at most 300 characters. */
+export function safeReason(text: string): string {
+  const clean = text.replace(/[\u0000-\u001f\u007f]+/g, " ").trim();
+  return clean.length > 300 ? `${clean.slice(0, 300)}…` : clean || "no reason given";
+}
+
 /** A request as a dry run shows it (contract §2): method, path with query, parsed body; never a token. */
 export function planned(request: PassKitRequest): { method: string; path: string; body: unknown } {
   const url = new URL(request.url);

@@ -22,7 +22,7 @@ import {
   buildWorker,
   HARNESS_AUTHORIZATION,
   HARNESS_OPERATOR_AUTHORIZATION,
-  HARNESS_SECRETS,
+  startHarnessFakes,
   HARNESS_WEBHOOK_AUTHORIZATION,
   startProxy,
   type HarnessWorker,
@@ -33,7 +33,7 @@ import { seededRandom } from "../../fakes/faults.ts";
 import { cacheKey, type CacheEntry } from "../../src/machinery/cache-key.ts";
 import { Cleanups, throwawayDir } from "../../scripts/lib/process.ts";
 import { round } from "../../scripts/lib/stats.ts";
-import { startLocalFakes, type LocalFakes } from "../../scripts/local-fakes.ts";
+import type { LocalFakes } from "../../scripts/local-fakes.ts";
 import { OFFLINE_ENV } from "../../scripts/wrangler-dev.ts";
 import {
   BRAZE_FAULTS,
@@ -169,14 +169,7 @@ async function run(options: LoadRunOptions, cleanups: Cleanups): Promise<LoadRun
   const startedAt = new Date().toISOString();
   const machine = { cores: availableParallelism(), node: process.version, loadAverage: loadavg().map((n) => round(n, 2)) };
 
-  const fakes = await startLocalFakes({
-    passkitKey: HARNESS_SECRETS.PASSKIT_API_KEY,
-    passkitSecret: HARNESS_SECRETS.PASSKIT_API_SECRET,
-    brazeKey: HARNESS_SECRETS.BRAZE_API_KEY,
-    platformKey: HARNESS_SECRETS.PASSKIT_REST_KEY,
-    platformSecret: HARNESS_SECRETS.PASSKIT_REST_SECRET,
-    random: seededRandom(seed),
-  });
+  const fakes = await startHarnessFakes({ random: seededRandom(seed) });
   cleanups.add("the fakes", () => fakes.close());
   const buildDir = throwawayDir("load-build-");
   cleanups.add("the build folder", buildDir.remove);

@@ -4,6 +4,8 @@
  * first run against a real account corrects them in one place.
  */
 
+import { safeReason } from "../exchange.ts";
+
 /**
  * [inferred, sources conflict] The JWT's lifetime. pub2 refuses an `iat` at "now" (its clock runs
  * ~3 s behind) or older than ~60 s, and an `exp` more than 60 s out; pub1 accepts an hour. The
@@ -44,8 +46,7 @@ export function platformErrorMessage(body: string): string {
   } catch {
     // not JSON: the text itself is the message
   }
-  const clean = message.replace(/[\u0000-\u001f\u007f]+/g, " ").trim();
-  return clean.length > 300 ? `${clean.slice(0, 300)}…` : clean || "no reason given";
+  return safeReason(message);
 }
 
 /**

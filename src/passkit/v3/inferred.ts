@@ -3,6 +3,8 @@
  * these [inferred] or [unknown]). Each is one small function, so a correction lands in one place.
  */
 
+import { safeReason } from "../exchange.ts";
+
 /**
  * [inferred] The v3 token travels as `Authorization: PKAuth <token>`: the documented v2 form, and
  * the v3 token page shows the same token without naming the header.
@@ -44,6 +46,5 @@ export function passKitErrorReason(body: string): string {
   } catch {
     // not JSON: the text itself is the reason
   }
-  const clean = reason.replace(/[\u0000-\u001f\u007f]+/g, " ").trim();
-  return clean.length > 300 ? `${clean.slice(0, 300)}…` : clean || "no reason given";
+  return safeReason(reason);
 }
